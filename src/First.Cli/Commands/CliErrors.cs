@@ -1,0 +1,42 @@
+using First.Gguf;
+
+namespace First.Cli.Commands;
+
+/// <summary>Turns the errors a command can expect into one line on stderr and an exit code.</summary>
+internal static class CliErrors
+{
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (GgufFormatException e)
+        {
+            return Fail($"invalid GGUF file: {e.Message}");
+        }
+        catch (FileNotFoundException e)
+        {
+            return Fail($"no such file: {e.FileName}");
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (IOException e)
+        {
+            return Fail(e.Message);
+        }
+    }
+
+    public static int Fail(string message)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"first: {message}");
+        return Program.ExitFailure;
+    }
+}
