@@ -4,7 +4,8 @@ namespace First.Gguf;
 /// The tensor element types of ggml, with the numeric ids GGUF files store.
 /// Source: <c>enum ggml_type</c> in ggml/include/ggml.h (llama.cpp). Ids 4, 5 (Q4_2, Q4_3),
 /// 31-33 (Q4_0_4_4, Q4_0_4_8, Q4_0_8_8) and 36-38 (IQ4_NL_4_4, ...) were removed upstream and
-/// are refused by the reader.
+/// are refused by the reader. The list is that of the ggml in node-llama-cpp 3.22.1, the reference
+/// this project tests against (GGML_TYPE_COUNT = 43 there).
 /// </summary>
 public enum GgmlType : uint
 {
@@ -40,6 +41,9 @@ public enum GgmlType : uint
     TQ1_0 = 34,
     TQ2_0 = 35,
     MXFP4 = 39,
+    NVFP4 = 40,
+    Q1_0 = 41,
+    Q2_0 = 42,
 }
 
 /// <summary>Block geometry of one <see cref="GgmlType"/>: how many elements a block holds and how many bytes it takes.</summary>
@@ -103,6 +107,9 @@ public static class GgmlTypes
         new(GgmlType.TQ1_0, "tq1_0", 256, 54, true),
         new(GgmlType.TQ2_0, "tq2_0", 256, 66, true),
         new(GgmlType.MXFP4, "mxfp4", 32, 17, true),   // u8 e (E8M0); u8 qs[16]
+        new(GgmlType.NVFP4, "nvfp4", 64, 36, true),   // newer ggml (node-llama-cpp 3.22.1's build has it)
+        new(GgmlType.Q1_0, "q1_0", 128, 18, true),
+        new(GgmlType.Q2_0, "q2_0", 64, 18, true),
     ]);
 
     /// <summary>Every type the table knows, in id order.</summary>
