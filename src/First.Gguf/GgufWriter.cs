@@ -253,7 +253,13 @@ public sealed class GgufWriter : IDisposable
             offset = GgufFile.AlignUp(offset + t.ByteSize, _alignment);
         }
 
-        Pad();
+        // The data section starts aligned; a file without tensors (a vocabulary) ends here, unpadded, as
+        // the vocabulary files llama.cpp's converter writes do.
+        if (_tensors.Count > 0)
+        {
+            Pad();
+        }
+
         _nextTensor = 0;
     }
 

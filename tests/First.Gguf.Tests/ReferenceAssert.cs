@@ -17,7 +17,7 @@ internal static class ReferenceAssert
             switch (kv.Value)
             {
                 case string s:
-                    Assert.Equal(s, ours.AsString());
+                    Assert.Equal(s, UpToNul(ours.AsString())); // ggml hands strings out NUL-terminated
                     break;
                 case byte[] raw:
                     Assert.True(ScalarBytes(ours).AsSpan().SequenceEqual(raw), $"{kv.Key}: value differs");
@@ -62,6 +62,8 @@ internal static class ReferenceAssert
             Assert.Equal(e.Size, a.ByteSize);
         }
     }
+
+    private static string UpToNul(string s) => s.IndexOf('\0', StringComparison.Ordinal) is var i and >= 0 ? s[..i] : s;
 
     private static byte[] ScalarBytes(GgufValue v)
     {
