@@ -21,11 +21,30 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            // One line, no usage dump: the errors name the flag; --help shows the rest.
-            Console.Error.WriteLine($"first: {parsed.Errors[0].Message} (see 'first --help')");
+            // One line, no usage dump; --help shows the rest. An unknown flag is taken by the parser as an
+            // argument value, so its own message would name the wrong token: name the flag instead.
+            var unknown = UnknownOption(parsed, args);
+            var message = unknown is not null ? $"unknown option '{unknown}'" : string.Join("; ", parsed.Errors.Select(e => e.Message));
+            var help = parsed.CommandResult.Command is RootCommand ? "first --help" : $"first {parsed.CommandResult.Command.Name} --help";
+            Console.Error.WriteLine($"first: {message} (see '{help}')");
             return ExitUsage;
         }
 
         return parsed.Invoke();
+    }
+
+    private static string? UnknownOption(ParseResult parsed, string[] args)
+    {
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        for (var c = parsed.CommandResult; c is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            foreach (var o in c.Command.Options)
+            {
+                known.Add(o.Name);
+                known.UnionWith(o.Aliases);
+            }
+        }
+
+        return args.FirstOrDefault(a => a.StartsWith('-') && a.Length > 1 && !char.IsAsciiDigit(a[1]) && !known.Contains(a.Split('=')[0]));
     }
 }

@@ -19,10 +19,6 @@ internal static class CliErrors
         {
             return Fail($"no such file: {e.FileName}");
         }
-        catch (DirectoryNotFoundException e)
-        {
-            return Fail(e.Message);
-        }
         catch (UnauthorizedAccessException e)
         {
             return Fail(e.Message);
@@ -32,6 +28,10 @@ internal static class CliErrors
             return Fail(e.Message);
         }
     }
+
+    /// <summary>Checks that an input file exists, so that a missing one is named in one line.</summary>
+    public static string RequireFile(string path) =>
+        File.Exists(path) ? path : throw new FileNotFoundException($"no such file: {path}", path);
 
     public static int Fail(string message)
     {

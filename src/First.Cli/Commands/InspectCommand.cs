@@ -30,7 +30,7 @@ internal static class InspectCommand
                 return CliErrors.Fail($"--array-limit must be 0 or more, not {limit}");
             }
 
-            using var gguf = GgufFile.Open(r.GetValue(file)!);
+            using var gguf = GgufFile.Open(CliErrors.RequireFile(r.GetValue(file)!));
             var text = r.GetValue(json) ? RenderJson(gguf, limit == 0 ? int.MaxValue : limit) : RenderText(gguf, limit == 0 ? int.MaxValue : limit);
             Console.Out.Write(text);
             return 0;
