@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building, testing and publishing First need on a fresh Debian machine, and does
+# nothing that is already done: Debian packages for the linux-arm64 cross build and qemu, and
+# llama.cpp (the reference engine) from the npm registry via ../shared/tools/llama-cpp-reference.sh.
+# Usage: build/setup.sh   (root, or sudo available)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=$(cd ../shared && pwd)
+
+packages=(clang lld libc6-dev-arm64-cross libgcc-12-dev-arm64-cross libstdc++6-arm64-cross qemu-user-static)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The reference: prebuilt libraries always, command-line tools (built from source, ~3 minutes) once.
+log=$(mktemp)
+if ! ref=$(bash "$shared/tools/llama-cpp-reference.sh" --tools 2>"$log"); then
+  cat "$log" >&2
+  echo "setup: installing the llama.cpp reference failed" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "setup: llama.cpp reference in $ref"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. installs what is missing (build/setup.sh: cross toolchain, qemu, llama.cpp reference)
+#   2. builds everything with warnings as errors
+#   3. runs the tests, then again with AVX-512, AVX2 and all hardware intrinsics switched off
+#   4. publishes the NativeAOT binaries and checks them: linux-x64 natively, linux-arm64 under
+#      qemu as a Cortex-A72 (Raspberry Pi 4) and a Cortex-A76 (Raspberry Pi 5)
+# and ends with one line: "tests: N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mkdir -p artifacts/logs
+
+bash build/setup.sh || exit 1
+export FIRST_REQUIRE_REFERENCE=1   # in the suite, a missing llama.cpp reference is a failure, not a skip
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+echo "== build (Release, warnings as errors)"
+if ! dotnet build First.sln -c Release --nologo -v quiet -warnaserror > artifacts/logs/build.log 2>&1; then
+  grep -E "error|warn" artifacts/logs/build.log | sort -u | head -50
+  echo "tests: 0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+passed=0 failed=0 skipped=0
+count() { # adds the totals of a dotnet test log
+  local p f s
+  p=$(awk '/^[[:space:]]*succeeded:/ {n+=$2} END {print n+0}' "$1")
+  f=$(awk '/^[[:space:]]*failed:/ {n+=$2} END {print n+0}' "$1")
+  s=$(awk '/^[[:space:]]*skipped:/ {n+=$2} END {print n+0}' "$1")
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  echo "   $p passed, $f failed, $s skipped"
+}
+
+run_suite() { # name, then VAR=value pairs for the environment
+  local name=$1; shift
+  local log=artifacts/logs/test-$name.log
+  echo "== tests ($name${*:+: $*})"
+  env "$@" dotnet test --solution First.sln -c Release --no-build > "$log" 2>&1
+  local rc=$?
+  grep -E "^(failed|skipped) " "$log" | head -40
+  count "$log"
+  if [[ $rc -ne 0 ]] && ! grep -qE "^[[:space:]]*failed: [1-9]" "$log"; then
+    tail -20 "$log"; failed=$((failed + 1))   # the run broke without reporting a failed test
+  fi
+}
+
+run_suite default
+run_suite no-avx512 DOTNET_EnableAVX512F=0
+run_suite no-avx2 DOTNET_EnableAVX2=0
+run_suite scalar DOTNET_EnableHWIntrinsic=0
+
+check() { # description, command...: one pass or fail
+  local what=$1; shift
+  if "$@" > artifacts/logs/check.log 2>&1; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "failed $what"; tail -5 artifacts/logs/check.log
+  fi
+}
+
+echo "== NativeAOT binaries"
+if bash build/publish.sh > artifacts/logs/publish.log 2>&1; then
+  cat artifacts/logs/publish.log
+  x64=$root/artifacts/bin/linux-x64/first
+  arm=$root/artifacts/bin/linux-arm64/first
+  for f in ../shared/models/*.gguf ../shared/vocab/*.gguf; do
+    check "linux-x64 inspect $f" "$x64" inspect "$f"
+    "$x64" inspect "$f" > "artifacts/logs/inspect-x64-$(basename "$f").txt"
+    for cpu in cortex-a72 cortex-a76; do
+      check "linux-arm64 ($cpu) inspect $f is the same as linux-x64's" \
+        bash -c "QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu '$arm' inspect '$f' | cmp - 'artifacts/logs/inspect-x64-$(basename "$f").txt'"
+    done
+  done
+  head -c 5000 ../shared/models/stories260K.gguf > artifacts/logs/truncated.gguf
+  check "linux-x64 inspect of a truncated file fails with one line" \
+    bash -c "! '$x64' inspect artifacts/logs/truncated.gguf 2> artifacts/logs/err.txt && [[ \$(wc -l < artifacts/logs/err.txt) == 1 ]]"
+  grep -h "^format\|^architecture\|^layers" artifacts/logs/inspect-x64-stories260K.gguf.txt
+else
+  cat artifacts/logs/publish.log; failed=$((failed + 1))
+fi
+
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[[ $failed -eq 0 ]]
