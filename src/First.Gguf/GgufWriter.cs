@@ -110,35 +110,20 @@ public sealed class GgufWriter : IDisposable
     /// <summary>Writes the data of the next declared tensor; its length must be the tensor's byte size.</summary>
     public void WriteTensorData(ReadOnlySpan<byte> data)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        EnsureHeader();
-        if (_nextTensor >= _tensors.Count)
-        {
-            throw new InvalidOperationException($"all {_tensors.Count} declared tensors have been written");
-        }
-
-        var t = _tensors[_nextTensor];
+        var t = NextTensor();
         if (data.Length != t.ByteSize)
         {
             throw new ArgumentException($"tensor '{t.Name}' takes {t.ByteSize} bytes, {data.Length} were given", nameof(data));
         }
 
-        Put(data);
-        Pad();
-        _nextTensor++;
+        WriteTensorChunk(data);
+        EndTensorData();
     }
 
     /// <summary>Writes the data of the next tensor in pieces: call with consecutive chunks that add up to its size, then <see cref="EndTensorData"/>.</summary>
     public void WriteTensorChunk(ReadOnlySpan<byte> chunk)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        EnsureHeader();
-        if (_nextTensor >= _tensors.Count)
-        {
-            throw new InvalidOperationException($"all {_tensors.Count} declared tensors have been written");
-        }
-
-        var t = _tensors[_nextTensor];
+        var t = NextTensor();
         if (t.Streamed + chunk.Length > t.ByteSize)
         {
             throw new ArgumentException($"tensor '{t.Name}' takes {t.ByteSize} bytes; the chunks exceed that", nameof(chunk));
@@ -151,7 +136,7 @@ public sealed class GgufWriter : IDisposable
     /// <summary>Closes the tensor whose data was written with <see cref="WriteTensorChunk"/>.</summary>
     public void EndTensorData()
     {
-        var t = _tensors[_nextTensor];
+        var t = NextTensor();
         if (t.Streamed != t.ByteSize)
         {
             throw new InvalidOperationException($"tensor '{t.Name}' takes {t.ByteSize} bytes, {t.Streamed} were written");
@@ -210,6 +195,16 @@ public sealed class GgufWriter : IDisposable
                 // The temporary name is unique to this writer; a leftover is harmless.
             }
         }
+    }
+
+    /// <summary>The tensor whose data comes next (writing the header first if need be).</summary>
+    private Declared NextTensor()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureHeader();
+        return _nextTensor < _tensors.Count
+            ? _tensors[_nextTensor]
+            : throw new InvalidOperationException($"all {_tensors.Count} declared tensors have been written");
     }
 
     private void EnsureHeader()
