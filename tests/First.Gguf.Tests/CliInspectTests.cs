@@ -1,3 +1,4 @@
+using First.Tests;
 using System.Text.Json;
 
 namespace First.Gguf.Tests;

@@ -1,3 +1,4 @@
+using First.Tests;
 using System.Buffers.Binary;
 using FsCheck;
 using FsCheck.Fluent;

@@ -1,3 +1,4 @@
+using First.Tests;
 using System.Diagnostics;
 
 namespace First.Gguf.Tests;

@@ -1,3 +1,4 @@
+using First.Tests;
 using System.Runtime.InteropServices;
 using First.Gguf.Tests.Reference;
 

@@ -1,3 +1,4 @@
+using First.Tests;
 namespace First.Gguf.Tests;
 
 /// <summary>Facts about the real files in shared/ (shared/models/README.md states them).</summary>

@@ -1,3 +1,4 @@
+using First.Tests;
 using First.Gguf.Tests.Reference;
 using FsCheck;
 using FsCheck.Fluent;

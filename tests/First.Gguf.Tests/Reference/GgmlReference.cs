@@ -1,3 +1,4 @@
+using First.Tests;
 using System.Runtime.InteropServices;
 
 namespace First.Gguf.Tests.Reference;
@@ -9,28 +10,10 @@ namespace First.Gguf.Tests.Reference;
 /// </summary>
 internal static unsafe class GgmlReference
 {
-    private static readonly Lazy<Api?> s_api = new(Load);
-
-    public static bool IsAvailable => s_api.Value is not null;
-
-    public static string LibraryPath => Path.Combine(TestPaths.ReferenceDir, "lib", "libggml-base.so");
+    private static Api? s_api;
 
     /// <summary>The loaded API, or a skipped (or, with FIRST_REQUIRE_REFERENCE=1, failed) test.</summary>
-    public static Api Require()
-    {
-        TestPaths.SkipOrFailWithoutReference(IsAvailable && OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64, "llama.cpp's libggml-base.so (linux-x64)");
-        return s_api.Value!;
-    }
-
-    private static Api? Load()
-    {
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64 || !File.Exists(LibraryPath))
-        {
-            return null;
-        }
-
-        return new Api(NativeLibrary.Load(LibraryPath));
-    }
+    public static Api Require() => s_api ??= new Api(ReferenceLibrary.Require());
 
     /// <summary>struct gguf_init_params { bool no_alloc; struct ggml_context ** ctx; } (by value).</summary>
     [StructLayout(LayoutKind.Sequential)]

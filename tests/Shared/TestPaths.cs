@@ -1,4 +1,4 @@
-namespace First.Gguf.Tests;
+namespace First.Tests;
 
 /// <summary>Where the shared files and llama.cpp's reference build are.</summary>
 internal static class TestPaths
