@@ -14,9 +14,18 @@ internal static class Generators
     public static Gen<float[]> Rows(int blockSize, int maxBlocks) =>
         Gen.Choose(1, maxBlocks).SelectMany(n => Row(blockSize, n));
 
-    private static Gen<float[]> BlockGen(int n)
+    /// <summary>
+    /// Rows with the magnitudes of real weights and activations (1e-4 to 100): their quantized scales and
+    /// every product stay finite, so a dot product has one right answer to compare kernels against.
+    /// </summary>
+    public static Gen<float[]> RealisticRow(int blockSize, int blocks) =>
+        BlockGen(blockSize, Gen.Elements(1e-4f, 1e-2f, 0.1f, 1f, 3f, 10f, 100f), extremes: false).ArrayOf(blocks).Select(bs => bs.SelectMany(b => b).ToArray());
+
+    private static Gen<float[]> BlockGen(int n) =>
+        BlockGen(n, Gen.Elements(1e-38f, 1e-30f, 1e-10f, 1e-3f, 0.02f, 1f, 7f, 1e3f, 1e10f, 1e30f), extremes: true);
+
+    private static Gen<float[]> BlockGen(int n, Gen<float> scale, bool extremes)
     {
-        var scale = Gen.Elements(1e-38f, 1e-30f, 1e-10f, 1e-3f, 0.02f, 1f, 7f, 1e3f, 1e10f, 1e30f);
         var gaussian = from s in scale
                        from seed in ArbMap.Default.GeneratorFor<int>()
                        select Gaussian(seed, n, s);
@@ -25,14 +34,16 @@ internal static class Generators
                       select Uniform(seed, n, s);
         var zero = Gen.Constant(new float[n]);
         var constant = from v in Gen.Elements(1f, -1f, 0.5f, -3.25f, 1e-20f, 65504f) select Enumerable.Repeat(v, n).ToArray();
-        var extremes = from seed in ArbMap.Default.GeneratorFor<int>()
-                       select Pick(seed, n, [float.MaxValue, -float.MaxValue, 0f, 1f, -1f]);
+        var extremeValues = from seed in ArbMap.Default.GeneratorFor<int>()
+                            select Pick(seed, n, [float.MaxValue, -float.MaxValue, 0f, 1f, -1f]);
         var denormals = from seed in ArbMap.Default.GeneratorFor<int>()
                         select Pick(seed, n, [float.Epsilon, -float.Epsilon, 1e-40f, -3e-39f, 1.1754942e-38f, 0f]);
         var spiky = from seed in ArbMap.Default.GeneratorFor<int>()
                     from s in scale
                     select Spiky(seed, n, s);
-        return Gen.Frequency((5, gaussian), (3, uniform), (1, zero), (1, constant), (1, extremes), (1, denormals), (2, spiky));
+        return extremes
+            ? Gen.Frequency((5, gaussian), (3, uniform), (1, zero), (1, constant), (1, extremeValues), (1, denormals), (2, spiky))
+            : Gen.Frequency((5, gaussian), (3, uniform), (1, zero), (1, constant.Select(b => b.Select(v => Math.Clamp(v, -4f, 4f)).ToArray())), (2, spiky));
     }
 
     private static float[] Gaussian(int seed, int n, float scale)

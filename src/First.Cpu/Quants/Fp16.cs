@@ -5,16 +5,30 @@ namespace First.Cpu.Quants;
 /// <summary>
 /// IEEE half and bfloat16 conversions with ggml's results: float → half rounds to nearest even and
 /// turns every NaN into 0x7E00 with the sign kept (ggml-impl.h, ggml_compute_fp32_to_fp16); half → float
-/// is exact and read from a 65,536-entry table, as ggml's CPU backend does.
+/// is exact.
 /// </summary>
 public static class Fp16
 {
-    private static readonly float[] s_toFloat = BuildTable();
+    /// <summary>2^112: moves a half's exponent, placed in a float's exponent field, to the float bias (127 − 15).</summary>
+    private const uint Pow2To112Bits = (127 + 112) << 23;
 
-    /// <summary>The float value of half bits <paramref name="h"/>.</summary>
+    /// <summary>
+    /// The float value of half bits <paramref name="h"/>. The magnitude bits shifted into a float and
+    /// multiplied by 2^112 give the exact value of every finite half, subnormals included (the product
+    /// of a float by a power of two is exact); infinities and NaNs take the rare slow path.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float ToFloat(ushort h) => Unsafe.Add(ref s_toFloat[0], h);
+    public static float ToFloat(ushort h)
+    {
+        var magnitude = (uint)(h & 0x7FFF);
+        if (magnitude >= 0x7C00)
+        {
+            return (float)BitConverter.UInt16BitsToHalf(h);
+        }
 
+        var f = BitConverter.UInt32BitsToSingle(magnitude << 13) * BitConverter.UInt32BitsToSingle(Pow2To112Bits);
+        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((uint)(h & 0x8000) << 16));
+    }
     /// <summary>The half bits nearest to <paramref name="f"/> (ties to even; NaN → 0x7E00 | sign).</summary>
     public static ushort FromFloat(float f)
     {
@@ -42,16 +56,5 @@ public static class Fp16
         }
 
         return (ushort)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
-    }
-
-    private static float[] BuildTable()
-    {
-        var t = new float[65536];
-        for (var i = 0; i < t.Length; i++)
-        {
-            t[i] = (float)BitConverter.UInt16BitsToHalf((ushort)i);
-        }
-
-        return t;
     }
 }

@@ -1,0 +1,242 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+using First.Cpu.Quants;
+using First.Gguf;
+
+namespace First.Cpu.Kernels;
+
+/// <summary>An instruction-set path, from the portable scalar one up. The x86 and ARM paths are separate ladders.</summary>
+public enum KernelPath
+{
+    /// <summary>Plain C#: the reference every other path is tested against.</summary>
+    Scalar,
+
+    /// <summary>Portable System.Runtime.Intrinsics vectors (Vector128/256), on any hardware that accelerates them.</summary>
+    Vector,
+
+    /// <summary>x86 AVX2 with FMA.</summary>
+    Avx2,
+
+    /// <summary>x86 AVX2 with AVX-VNNI (vpdpbusd, 256-bit).</summary>
+    AvxVnni,
+
+    /// <summary>x86 AVX-512 F and BW.</summary>
+    Avx512,
+
+    /// <summary>arm64 NEON (AdvSimd).</summary>
+    Neon,
+
+    /// <summary>arm64 NEON with the dot-product extension (sdot).</summary>
+    DotProd,
+}
+
+/// <summary>A dot-product kernel: n weights of one format · n activations of its partner format.</summary>
+public readonly unsafe struct DotKernel
+{
+    internal DotKernel(GgmlType type, KernelPath path, string name, delegate*<void*, void*, int, float> dot)
+    {
+        Type = type;
+        Path = path;
+        Name = name;
+        Dot = dot;
+    }
+
+    /// <summary>The weight format.</summary>
+    public GgmlType Type { get; }
+
+    /// <summary>The instruction-set path.</summary>
+    public KernelPath Path { get; }
+
+    /// <summary>A name for logs and benchmarks, e.g. <c>Q4_0.DotAvxVnni</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>The function.</summary>
+    public delegate*<void*, void*, int, float> Dot { get; }
+
+    /// <summary>Whether this machine can run the path.</summary>
+    public bool IsSupported => KernelRegistry.IsSupported(Path);
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+}
+
+/// <summary>A quantizer of activations into a dot-product partner format (Q8_0, Q8_K, F16, …).</summary>
+public readonly unsafe struct QuantizeKernel
+{
+    internal QuantizeKernel(GgmlType type, KernelPath path, string name, delegate*<float*, void*, int, void> quantize)
+    {
+        Type = type;
+        Path = path;
+        Name = name;
+        Quantize = quantize;
+    }
+
+    /// <summary>The format written.</summary>
+    public GgmlType Type { get; }
+
+    /// <summary>The instruction-set path.</summary>
+    public KernelPath Path { get; }
+
+    /// <summary>A name for logs and benchmarks.</summary>
+    public string Name { get; }
+
+    /// <summary>The function: n floats → n / block size blocks.</summary>
+    public delegate*<float*, void*, int, void> Quantize { get; }
+
+    /// <summary>Whether this machine can run the path.</summary>
+    public bool IsSupported => KernelRegistry.IsSupported(Path);
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// Every kernel, ordered best first per format, and the choice among them. Kernels are chosen once
+/// (at model load) and called through function pointers; nothing in a hot loop asks IsSupported.
+/// <c>FIRST_KERNELS=scalar|vector|avx2|avxvnni|avx512|neon|dotprod</c> caps the path: the best kernel at
+/// or below it is taken. Naming a path this CPU cannot run is an error, never an illegal instruction.
+/// </summary>
+public static unsafe class KernelRegistry
+{
+    /// <summary>The environment variable that forces a path.</summary>
+    public const string Variable = "FIRST_KERNELS";
+
+    private static readonly DotKernel[] s_dots =
+    [
+        new(GgmlType.Q8_0, KernelPath.Avx512, "Q8_0.DotAvx512", &Q8_0.DotAvx512),
+        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotAvxVnni", &Q8_0.DotAvxVnni),
+        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotAvx2", &Q8_0.DotAvx2),
+        new(GgmlType.Q8_0, KernelPath.DotProd, "Q8_0.DotAdvSimdDp", &Q8_0.DotAdvSimdDp),
+        new(GgmlType.Q8_0, KernelPath.Neon, "Q8_0.DotAdvSimd", &Q8_0.DotAdvSimd),
+        new(GgmlType.Q8_0, KernelPath.Scalar, "Q8_0.DotScalar", &Q8_0.DotScalar),
+
+        new(GgmlType.Q4_0, KernelPath.Avx512, "Q4_0.DotAvx512", &Q4_0.DotAvx512),
+        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotAvxVnni", &Q4_0.DotAvxVnni),
+        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotAvx2", &Q4_0.DotAvx2),
+        new(GgmlType.Q4_0, KernelPath.DotProd, "Q4_0.DotAdvSimdDp", &Q4_0.DotAdvSimdDp),
+        new(GgmlType.Q4_0, KernelPath.Neon, "Q4_0.DotAdvSimd", &Q4_0.DotAdvSimd),
+        new(GgmlType.Q4_0, KernelPath.Scalar, "Q4_0.DotScalar", &Q4_0.DotScalar),
+
+        new(GgmlType.F32, KernelPath.Vector, "F32.DotVector", &F32.DotVector),
+        new(GgmlType.F32, KernelPath.Scalar, "F32.DotScalar", &F32.DotScalar),
+
+        new(GgmlType.F16, KernelPath.Vector, "F16.DotVector", &F16.DotVector),
+        new(GgmlType.F16, KernelPath.Scalar, "F16.DotScalar", &F16.DotScalar),
+
+        new(GgmlType.BF16, KernelPath.Vector, "BF16.DotVector", &BF16.DotVector),
+        new(GgmlType.BF16, KernelPath.Scalar, "BF16.DotScalar", &BF16.DotScalar),
+
+        new(GgmlType.Q4_1, KernelPath.Scalar, "Q4_1.DotScalar", &Q4_1.DotScalar),
+        new(GgmlType.Q5_0, KernelPath.Scalar, "Q5_0.DotScalar", &Q5_0.DotScalar),
+        new(GgmlType.Q5_1, KernelPath.Scalar, "Q5_1.DotScalar", &Q5_1.DotScalar),
+        new(GgmlType.Q4_K, KernelPath.Scalar, "Q4_K.DotScalar", &Q4_K.DotScalar),
+        new(GgmlType.Q5_K, KernelPath.Scalar, "Q5_K.DotScalar", &Q5_K.DotScalar),
+        new(GgmlType.Q6_K, KernelPath.Scalar, "Q6_K.DotScalar", &Q6_K.DotScalar),
+    ];
+
+    private static readonly QuantizeKernel[] s_quantizers =
+    [
+        new(GgmlType.Q8_0, KernelPath.Vector, "Q8_0.QuantizeVector", &Q8_0.QuantizeVector),
+        new(GgmlType.Q8_0, KernelPath.Scalar, "Q8_0.Quantize", &Q8_0.Quantize),
+        new(GgmlType.Q8_1, KernelPath.Scalar, "Q8_1.Quantize", &Q8_1.Quantize),
+        new(GgmlType.Q8_K, KernelPath.Scalar, "Q8_K.Quantize", &Q8_K.Quantize),
+        new(GgmlType.F16, KernelPath.Scalar, "F16.Quantize", &F16.Quantize),
+        new(GgmlType.BF16, KernelPath.Scalar, "BF16.Quantize", &BF16.Quantize),
+        new(GgmlType.F32, KernelPath.Scalar, "F32.Quantize", &F32.Quantize),
+    ];
+
+    private static readonly Lazy<KernelPath?> s_forced = new(() => ParseForced(Environment.GetEnvironmentVariable(Variable)));
+
+    /// <summary>Every registered dot kernel, best first within a format, runnable here or not (for tests and benchmarks).</summary>
+    public static IReadOnlyList<DotKernel> AllDots => s_dots;
+
+    /// <summary>Every registered activation quantizer.</summary>
+    public static IReadOnlyList<QuantizeKernel> AllQuantizers => s_quantizers;
+
+    /// <summary>The path FIRST_KERNELS forces, or null.</summary>
+    public static KernelPath? Forced => s_forced.Value;
+
+    /// <summary>The best dot kernel for weights of <paramref name="type"/> that this machine runs (and FIRST_KERNELS allows).</summary>
+    /// <exception cref="NotSupportedException">No kernel exists for the type.</exception>
+    public static DotKernel ChooseDot(GgmlType type) => Choose(s_dots, type, k => k.Type, k => k.Path, "dot product");
+
+    /// <summary>The best quantizer into <paramref name="type"/>.</summary>
+    public static QuantizeKernel ChooseQuantizer(GgmlType type) => Choose(s_quantizers, type, k => k.Type, k => k.Path, "quantizer");
+
+    /// <summary>Whether this machine (and this process: DOTNET_Enable* switches count) can run <paramref name="path"/>.</summary>
+    public static bool IsSupported(KernelPath path) => path switch
+    {
+        KernelPath.Scalar => true,
+        KernelPath.Vector => Vector128.IsHardwareAccelerated,
+        KernelPath.Avx2 => Avx2.IsSupported && Fma.IsSupported,
+        KernelPath.AvxVnni => AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported,
+        KernelPath.Avx512 => Avx512F.IsSupported && Avx512BW.IsSupported && Avx2.IsSupported && Fma.IsSupported,
+        KernelPath.Neon => AdvSimd.Arm64.IsSupported,
+        KernelPath.DotProd => AdvSimd.Arm64.IsSupported && Dp.IsSupported,
+        _ => false,
+    };
+
+    /// <summary>What this machine offers, for logs: e.g. "avx512 avxvnni avx2 vector scalar".</summary>
+    public static string Describe() =>
+        string.Join(' ', Enum.GetValues<KernelPath>().Reverse().Where(IsSupported).Select(p => p.ToString().ToLowerInvariant()));
+
+    internal static KernelPath? ParseForced(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        var path = value.Trim().ToLowerInvariant() switch
+        {
+            "scalar" => KernelPath.Scalar,
+            "vector" or "v128" or "portable" => KernelPath.Vector,
+            "avx2" => KernelPath.Avx2,
+            "avxvnni" or "vnni" => KernelPath.AvxVnni,
+            "avx512" => KernelPath.Avx512,
+            "neon" or "advsimd" => KernelPath.Neon,
+            "dotprod" or "dp" or "sdot" => KernelPath.DotProd,
+            _ => throw new ArgumentException($"{Variable}={value} is not a kernel path (scalar, vector, avx2, avxvnni, avx512, neon, dotprod)"),
+        };
+        return IsSupported(path)
+            ? path
+            : throw new PlatformNotSupportedException($"{Variable}={value}: this CPU (or process) cannot run the {path} path; it offers {Describe()}");
+    }
+
+    /// <summary>Whether <paramref name="candidate"/> is allowed under a forced <paramref name="cap"/>: the same ladder, no higher.</summary>
+    internal static bool Allowed(KernelPath candidate, KernelPath? cap)
+    {
+        if (cap is not { } c || candidate is KernelPath.Scalar)
+        {
+            return true;
+        }
+
+        static int Rung(KernelPath p) => p switch
+        {
+            KernelPath.Vector => 1,
+            KernelPath.Avx2 or KernelPath.Neon => 2,
+            KernelPath.AvxVnni or KernelPath.DotProd => 3,
+            KernelPath.Avx512 => 4,
+            _ => 0,
+        };
+
+        static bool Arm(KernelPath p) => p is KernelPath.Neon or KernelPath.DotProd;
+        var sameLadder = candidate == KernelPath.Vector || c == KernelPath.Vector || Arm(candidate) == Arm(c);
+        return sameLadder && Rung(candidate) <= Rung(c);
+    }
+
+    private static T Choose<T>(T[] all, GgmlType type, Func<T, GgmlType> typeOf, Func<T, KernelPath> pathOf, string what)
+    {
+        var forced = Forced;
+        foreach (var k in all)
+        {
+            if (typeOf(k) == type && IsSupported(pathOf(k)) && Allowed(pathOf(k), forced))
+            {
+                return k;
+            }
+        }
+
+        throw new NotSupportedException($"no {what} kernel for tensor type {GgmlTypes.NameOf((uint)type)}");
+    }
+}

@@ -1,0 +1,246 @@
+using First.Cpu.Kernels;
+using First.Cpu.Quants;
+using First.Gguf;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace First.Cpu.Tests;
+
+/// <summary>
+/// Every SIMD kernel against its scalar twin, on every path this host can run; the others are reported
+/// as skipped. Dot products: exact where the arithmetic is exact (unit scales, small integers: any
+/// summation order gives the same float), within a stated rounding budget on real quantized rows, for
+/// every block count from 1 to 40 (every tail of the unrolled loops). Quantizers: the same bytes.
+/// </summary>
+public sealed unsafe class KernelEquivalenceTests
+{
+    public static TheoryData<string> DotKernels() => [.. KernelRegistry.AllDots.Where(k => k.Path != KernelPath.Scalar).Select(k => k.Name)];
+
+    public static TheoryData<string> Quantizers() => [.. KernelRegistry.AllQuantizers.Where(k => k.Path != KernelPath.Scalar).Select(k => k.Name)];
+
+    [Theory]
+    [MemberData(nameof(DotKernels))]
+    public void Dot_equals_scalar_exactly_when_the_arithmetic_is_exact(string name)
+    {
+        var kernel = Runnable(name);
+        var format = QuantFormats.Get(kernel.Type);
+        Prop.ForAll(Arb.From(ExactOperands(format)), ops =>
+        {
+            fixed (byte* w = ops.Weights)
+            fixed (byte* a = ops.Activations)
+            {
+                var expected = format.DotScalar(w, a, ops.N);
+                var actual = kernel.Dot(w, a, ops.N);
+                Assert.True(expected == actual, $"{name}, n = {ops.N}: scalar {expected:R}, kernel {actual:R}");
+            }
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+    }
+
+    [Theory]
+    [MemberData(nameof(DotKernels))]
+    public void Dot_equals_scalar_within_rounding_on_quantized_rows_of_every_length(string name)
+    {
+        var kernel = Runnable(name);
+        var format = QuantFormats.Get(kernel.Type);
+        var activation = QuantFormats.Get(format.VecDotType);
+        var block = format.Info.BlockSize;
+        for (var blocks = 1; blocks <= 40; blocks++)
+        {
+            var count = blocks;
+            Prop.ForAll(Arb.From(Generators.RealisticRow(block, count).Two()), pair =>
+            {
+                var (wf, af) = pair;
+                var w = new byte[format.RowBytes(wf.Length)];
+                var a = new byte[activation.RowBytes(af.Length)];
+                fixed (float* pw = wf)
+                fixed (float* pa = af)
+                fixed (byte* qw = w)
+                fixed (byte* qa = a)
+                {
+                    format.Quantize(pw, qw, wf.Length);
+                    activation.Quantize(pa, qa, af.Length);
+                    var expected = format.DotScalar(qw, qa, wf.Length);
+                    var actual = kernel.Dot(qw, qa, wf.Length);
+                    var budget = Budget(format, activation, qw, qa, wf.Length);
+                    Assert.True(Math.Abs((double)expected - actual) <= budget || (float.IsNaN(expected) && float.IsNaN(actual)) || expected == actual,
+                        $"{name}, {count} blocks: scalar {expected:R}, kernel {actual:R}, budget {budget:R}");
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(12));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Quantizers))]
+    public void Quantizer_writes_the_bytes_of_the_scalar_quantizer(string name)
+    {
+        var kernel = KernelRegistry.AllQuantizers.Single(k => k.Name == name);
+        if (!kernel.IsSupported)
+        {
+            Assert.Skip($"{name}: this host cannot run the {kernel.Path} path");
+        }
+
+        var format = QuantFormats.Get(kernel.Type);
+        Prop.ForAll(Arb.From(Generators.Rows(format.Info.BlockSize, 40)), row =>
+        {
+            var expected = new byte[format.RowBytes(row.Length)];
+            var actual = new byte[expected.Length];
+            fixed (float* x = row)
+            fixed (byte* e = expected)
+            fixed (byte* a = actual)
+            {
+                format.Quantize(x, e, row.Length);
+                kernel.Quantize(x, a, row.Length);
+            }
+
+            Assert.Equal(expected, actual);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(500));
+    }
+
+    [Fact]
+    public void Every_weight_format_has_a_scalar_kernel_and_the_registry_chooses_a_runnable_one()
+    {
+        foreach (var f in QuantFormats.All.Where(f => f.DotScalar != null))
+        {
+            Assert.Contains(KernelRegistry.AllDots, k => k.Type == f.Type && k.Path == KernelPath.Scalar);
+            var chosen = KernelRegistry.ChooseDot(f.Type);
+            Assert.True(chosen.IsSupported, chosen.Name);
+        }
+    }
+
+    [Fact]
+    public void Forced_paths_are_parsed_and_checked_against_the_host()
+    {
+        Assert.Null(KernelRegistry.ParseForced(null));
+        Assert.Equal(KernelPath.Scalar, KernelRegistry.ParseForced("scalar"));
+        Assert.Throws<ArgumentException>(() => KernelRegistry.ParseForced("sse9"));
+        foreach (var path in Enum.GetValues<KernelPath>().Where(p => !KernelRegistry.IsSupported(p)))
+        {
+            Assert.Throws<PlatformNotSupportedException>(() => KernelRegistry.ParseForced(path.ToString().ToLowerInvariant()));
+        }
+
+        // A cap keeps its own ladder and everything below it.
+        Assert.True(KernelRegistry.Allowed(KernelPath.Avx2, KernelPath.AvxVnni));
+        Assert.False(KernelRegistry.Allowed(KernelPath.Avx512, KernelPath.Avx2));
+        Assert.False(KernelRegistry.Allowed(KernelPath.Neon, KernelPath.Avx512));
+        Assert.True(KernelRegistry.Allowed(KernelPath.Scalar, KernelPath.Scalar));
+        Assert.False(KernelRegistry.Allowed(KernelPath.Vector, KernelPath.Scalar));
+        Assert.True(KernelRegistry.Allowed(KernelPath.Vector, KernelPath.DotProd));
+    }
+
+    /// <summary>
+    /// Two sums of the same terms in different orders differ by at most 2·(k − 1)·2^-24·Σ|term| for k additions;
+    /// the kernels add per-block (integer-exact) terms into a few float lanes, so k ≤ blocks + 16.
+    /// </summary>
+    private static double Budget(QuantFormat weights, QuantFormat activations, byte* w, byte* a, int n)
+    {
+        var wf = new float[n];
+        var af = new float[n];
+        fixed (float* pw = wf)
+        fixed (float* pa = af)
+        {
+            weights.Dequantize(w, pw, n);
+            activations.Dequantize(a, pa, n);
+        }
+
+        var magnitude = 0.0;
+        for (var i = 0; i < n; i++)
+        {
+            magnitude += Math.Abs((double)wf[i] * af[i]);
+        }
+
+        var additions = (weights.Info.BlockSize == 1 ? n : n / weights.Info.BlockSize) + 16;
+        return (2.0 * additions * Math.Pow(2, -24) * magnitude * 1.01) + 1e-37;
+    }
+
+    private static DotKernel Runnable(string name)
+    {
+        var kernel = KernelRegistry.AllDots.Single(k => k.Name == name);
+        if (!kernel.IsSupported)
+        {
+            Assert.Skip($"{name}: this host cannot run the {kernel.Path} path (it offers {KernelRegistry.Describe()})");
+        }
+
+        return kernel;
+    }
+
+    public sealed record Operands(int N, byte[] Weights, byte[] Activations)
+    {
+        public override string ToString() => $"n = {N}";
+    }
+
+    /// <summary>
+    /// Operands whose dot product is exact in float whatever the order: unit block scales with quants in
+    /// their full range (so |Σ| stays below 2^24 for up to 32 blocks), or small integer float values.
+    /// </summary>
+    private static Gen<Operands> ExactOperands(QuantFormat format)
+    {
+        var activation = QuantFormats.Get(format.VecDotType);
+        var block = format.Info.BlockSize;
+        var maxBlocks = block == 1 ? 300 : 32;
+        return from blocks in Gen.Choose(1, maxBlocks)
+               from seed in ArbMap.Default.GeneratorFor<int>()
+               select Build(format, activation, blocks * block, seed);
+
+        static Operands Build(QuantFormat format, QuantFormat activation, int n, int seed)
+        {
+            var r = new Random(seed);
+            var w = new byte[format.RowBytes(n)];
+            var a = new byte[activation.RowBytes(n)];
+            if (format.Info.BlockSize == 1)
+            {
+                // Small integers as F32, F16 or BF16: every product and partial sum is an exact float.
+                var wf = Enumerable.Range(0, n).Select(_ => (float)r.Next(-16, 17)).ToArray();
+                var af = Enumerable.Range(0, n).Select(_ => (float)r.Next(-16, 17)).ToArray();
+                fixed (float* pw = wf)
+                fixed (float* pa = af)
+                fixed (byte* qw = w)
+                fixed (byte* qa = a)
+                {
+                    format.Quantize(pw, qw, n);
+                    activation.Quantize(pa, qa, n);
+                }
+            }
+            else
+            {
+                // Random quants with the scales set to 1.0. Signed bytes stay in −127..127: ggml's quantizers
+                // never write −128, and the x86 kernels (like ggml's) rely on it (vpsignb cannot negate −128,
+                // vpmaddubsw saturates at 2·128·128).
+                r.NextBytes(w);
+                r.NextBytes(a);
+                AvoidMinus128(format.Type, w);
+                AvoidMinus128(activation.Type, a);
+                SetUnitScales(format.Type, w);
+                SetUnitScales(activation.Type, a);
+            }
+
+            return new Operands(n, w, a);
+        }
+    }
+
+    private static void AvoidMinus128(GgmlType type, byte[] blocks)
+    {
+        if (type is GgmlType.Q8_0 or GgmlType.Q8_1 or GgmlType.Q8_K)
+        {
+            for (var i = 0; i < blocks.Length; i++)
+            {
+                blocks[i] = blocks[i] == 0x80 ? (byte)0x81 : blocks[i];
+            }
+        }
+    }
+
+    private static void SetUnitScales(GgmlType type, byte[] blocks)
+    {
+        var info = GgmlTypes.Get(type);
+        for (var b = 0; b < blocks.Length; b += info.BytesPerBlock)
+        {
+            // Half 1.0 = 0x3C00 at the block's scale (offset 0 for every 32-value format here).
+            blocks[b] = 0x00;
+            blocks[b + 1] = 0x3C;
+        }
+    }
+}
+
+internal static class GenExtensions
+{
+    public static Gen<(T, T)> Two<T>(this Gen<T> gen) => from a in gen from b in gen select (a, b);
+}
