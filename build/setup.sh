@@ -19,6 +19,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The arm64 test executables run under qemu and need an arm64 libssl beside them (xunit hashes test ids).
+ssl=${XDG_CACHE_HOME:-$HOME/.cache}/first-arm64-libssl
+if [[ ! -e $ssl/libssl.so.3 ]]; then
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
+  dpkg --print-foreign-architectures | grep -qx arm64 || { $sudo dpkg --add-architecture arm64; $sudo apt-get update -qq; }
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq libssl3:arm64 2>/dev/null || { $sudo apt-get update -qq && apt-get download -qq libssl3:arm64; })
+  dpkg -x "$work"/libssl3_*_arm64.deb "$work/x"
+  mkdir -p "$ssl"
+  cp "$work"/x/usr/lib/aarch64-linux-gnu/libssl.so.3 "$work"/x/usr/lib/aarch64-linux-gnu/libcrypto.so.3 "$ssl/"
+  rm -rf "$work"
+fi
+
 # The reference: prebuilt libraries always, command-line tools (built from source, ~3 minutes) once.
 log=$(mktemp)
 if ! ref=$(bash "$shared/tools/llama-cpp-reference.sh" --tools 2>"$log"); then

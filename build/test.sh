@@ -46,9 +46,35 @@ run_suite() { # name, then VAR=value pairs for the environment
 }
 
 run_suite default
-run_suite no-avx512 DOTNET_EnableAVX512F=0
+# .NET 10 ignores DOTNET_EnableAVX512F; DOTNET_EnableAVX512 is the switch that takes AVX-512 away.
+run_suite no-avx512 DOTNET_EnableAVX512F=0 DOTNET_EnableAVX512=0
 run_suite no-avx2 DOTNET_EnableAVX2=0
 run_suite scalar DOTNET_EnableHWIntrinsic=0
+
+# The kernel tests on arm64, under qemu: a Cortex-A72 (NEON, a Raspberry Pi 4) and a Cortex-A76 (NEON
+# with sdot, a Raspberry Pi 5). The x86 and reference-library tests report themselves skipped there.
+echo "== kernel tests on linux-arm64 (qemu)"
+armtests=$root/artifacts/arm64-tests/First.Cpu.Tests
+if dotnet publish tests/First.Cpu.Tests -c Release -r linux-arm64 --self-contained -p:InvariantGlobalization=true \
+    -o "$armtests" --nologo -v quiet > artifacts/logs/publish-arm64-tests.log 2>&1; then
+  cp "${XDG_CACHE_HOME:-$HOME/.cache}"/first-arm64-libssl/lib*.so.3 "$armtests/"
+  for cpu in cortex-a72 cortex-a76; do
+    log=artifacts/logs/test-arm64-$cpu.log
+    QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH="$armtests" \
+      -E DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 "$armtests/First.Cpu.Tests" -noColor > "$log" 2>&1
+    rc=$?
+    summary=$(grep -E "Total: [0-9]+" "$log" | tail -1)
+    echo "   $cpu: ${summary#*First.Cpu.Tests }"
+    grep -oE "it offers [a-z ]+" "$log" | sort -u | sed 's/^/   paths: /' | head -1
+    grep -E "\[FAIL\]" "$log" | head -20
+    t=$(sed -nE 's/.*Total: ([0-9]+), Errors: ([0-9]+), Failed: ([0-9]+), Skipped: ([0-9]+).*/\1 \2 \3 \4/p' <<< "$summary")
+    read -r total errors fails skips <<< "${t:-0 1 0 0}"
+    passed=$((passed + total - errors - fails - skips)) failed=$((failed + errors + fails)) skipped=$((skipped + skips))
+    [[ $rc -ne 0 && $errors -eq 0 && $fails -eq 0 ]] && { tail -20 "$log"; failed=$((failed + 1)); }
+  done
+else
+  tail -20 artifacts/logs/publish-arm64-tests.log; failed=$((failed + 1))
+fi
 
 check() { # description, command...: one pass or fail
   local what=$1; shift
@@ -76,6 +102,12 @@ if bash build/publish.sh > artifacts/logs/publish.log 2>&1; then
   check "linux-x64 inspect of a truncated file fails with one line" \
     bash -c "! '$x64' inspect artifacts/logs/truncated.gguf 2> artifacts/logs/err.txt && [[ \$(wc -l < artifacts/logs/err.txt) == 1 ]]"
   grep -h "^format\|^architecture\|^layers" artifacts/logs/inspect-x64-stories260K.gguf.txt
+  for cpu in cortex-a72 cortex-a76; do
+    echo "   first kernels on linux-arm64 ($cpu):"
+    QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu "$arm" kernels | grep -E "^(cpu paths|q4_0|q8_0)" | sed 's/^/     /'
+  done
+  echo "   first kernels on linux-x64 (x86-64-v3 build):"
+  "$x64" kernels | grep -E "^(cpu paths|q4_0|q8_0)" | sed 's/^/     /'
 else
   cat artifacts/logs/publish.log; failed=$((failed + 1))
 fi

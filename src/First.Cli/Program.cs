@@ -17,6 +17,7 @@ public static class Program
     {
         var root = new RootCommand("First: a CPU inference engine for LLMs with FiRST layer skipping.");
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(KernelsCommand.Create());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

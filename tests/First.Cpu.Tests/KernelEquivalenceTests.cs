@@ -99,7 +99,7 @@ public sealed unsafe class KernelEquivalenceTests
     [Fact]
     public void Every_weight_format_has_a_scalar_kernel_and_the_registry_chooses_a_runnable_one()
     {
-        foreach (var f in QuantFormats.All.Where(f => f.DotScalar != null))
+        foreach (var f in QuantFormats.All.Where(f => f.IsWeightFormat))
         {
             Assert.Contains(KernelRegistry.AllDots, k => k.Type == f.Type && k.Path == KernelPath.Scalar);
             var chosen = KernelRegistry.ChooseDot(f.Type);

@@ -19,6 +19,14 @@ internal static class CliErrors
         {
             return Fail($"no such file: {e.FileName}");
         }
+        catch (PlatformNotSupportedException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (ArgumentException e) when (e.Message.StartsWith(First.Cpu.Kernels.KernelRegistry.Variable, StringComparison.Ordinal))
+        {
+            return Fail(e.Message);
+        }
         catch (UnauthorizedAccessException e)
         {
             return Fail(e.Message);

@@ -40,6 +40,9 @@ public sealed unsafe class QuantFormat
     /// <summary>Scalar reference dot product of n weights with n activations in <see cref="VecDotType"/>; null for activation-only formats.</summary>
     public delegate*<void*, void*, int, float> DotScalar { get; }
 
+    /// <summary>Whether weights may have this format (it has a dot product); Q8_1 and Q8_K are activation-only.</summary>
+    public bool IsWeightFormat => DotScalar != null;
+
     /// <summary>Bytes a row of <paramref name="n"/> values takes.</summary>
     public int RowBytes(int n) => checked((int)Info.RowBytes(n));
 }

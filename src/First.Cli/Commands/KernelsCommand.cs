@@ -1,0 +1,33 @@
+using System.CommandLine;
+using First.Cpu.Kernels;
+using First.Cpu.Quants;
+
+namespace First.Cli.Commands;
+
+/// <summary><c>first kernels</c>: which instruction-set paths this machine offers and which kernel each format gets.</summary>
+internal static class KernelsCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("kernels", "Show the CPU paths this machine runs and the kernel chosen for each tensor format");
+        command.SetAction(_ => CliErrors.Run(() =>
+        {
+            var forced = KernelRegistry.Forced; // a bad FIRST_KERNELS fails here, before anything is printed
+            Console.Out.WriteLine($"cpu paths     {KernelRegistry.Describe()}");
+            if (forced is not null)
+            {
+                Console.Out.WriteLine($"forced        {KernelRegistry.Variable}={forced.Value.ToString().ToLowerInvariant()}");
+            }
+
+            foreach (var format in QuantFormats.All.Where(f => f.IsWeightFormat).OrderBy(f => f.Type))
+            {
+                var dot = KernelRegistry.ChooseDot(format.Type);
+                var quantizer = KernelRegistry.ChooseQuantizer(format.VecDotType);
+                Console.Out.WriteLine($"{format.Info.Name,-6}        {dot.Name,-22} activations {quantizer.Name}");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+}
