@@ -1,0 +1,74 @@
+using First.Cpu.Quants;
+using First.Gguf;
+
+namespace First.Cpu.Kernels;
+
+/// <summary>
+/// A weight matrix as it lies in the mapped file, in its stored format: Rows rows of Cols values
+/// (ggml's ne1 × ne0), with its dot kernel and activation quantizer chosen once.
+/// </summary>
+public readonly unsafe struct QuantMatrix
+{
+    /// <summary>A matrix over <paramref name="data"/> (not copied; must outlive the matrix).</summary>
+    public QuantMatrix(byte* data, GgmlType type, int rows, int cols)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cols);
+        Format = QuantFormats.Get(type);
+        if (!Format.IsWeightFormat || cols % Format.Info.BlockSize != 0)
+        {
+            throw new NotSupportedException($"a {Format.Info.Name} matrix with rows of {cols} values cannot be multiplied");
+        }
+
+        Data = data;
+        Rows = rows;
+        Cols = cols;
+        RowBytes = Format.RowBytes(cols);
+        Kernel = KernelRegistry.ChooseDot(type);
+        Activations = QuantFormats.Get(Format.VecDotType);
+        Quantizer = KernelRegistry.ChooseQuantizer(Format.VecDotType);
+    }
+
+    /// <summary>First byte of row 0.</summary>
+    public byte* Data { get; }
+
+    /// <summary>Output size.</summary>
+    public int Rows { get; }
+
+    /// <summary>Input size (values per row).</summary>
+    public int Cols { get; }
+
+    /// <summary>Bytes per row.</summary>
+    public int RowBytes { get; }
+
+    /// <summary>The weight format.</summary>
+    public QuantFormat Format { get; }
+
+    /// <summary>The activation format the dot product wants.</summary>
+    public QuantFormat Activations { get; }
+
+    /// <summary>The dot kernel.</summary>
+    public DotKernel Kernel { get; }
+
+    /// <summary>The quantizer of input rows into <see cref="Activations"/>.</summary>
+    public QuantizeKernel Quantizer { get; }
+
+    /// <summary>Bytes one quantized input row takes.</summary>
+    public int ActivationRowBytes => Activations.RowBytes(Cols);
+
+    /// <summary>Total bytes of weights.</summary>
+    public long Bytes => (long)RowBytes * Rows;
+
+    /// <summary>A matrix over a 2-D tensor of a mapped GGUF file.</summary>
+    public static QuantMatrix FromTensor(GgufFile file, GgufTensorInfo tensor)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(tensor);
+        if (tensor.Shape.Count != 2 && !(tensor.Shape.Count > 2 && tensor.Shape.Skip(2).All(d => d == 1)))
+        {
+            throw new NotSupportedException($"tensor '{tensor.Name}' has shape [{tensor.ShapeText}], not a matrix");
+        }
+
+        return new QuantMatrix(file.GetTensorPointer(tensor), tensor.Type, checked((int)tensor.Shape[1]), checked((int)tensor.Shape[0]));
+    }
+}

@@ -1,0 +1,178 @@
+using First.Cpu.Kernels;
+using First.Cpu.Quants;
+using First.Gguf;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace First.Cpu.Tests;
+
+/// <summary>The threaded products give, for every output, exactly what one call of the kernel gives.</summary>
+public sealed unsafe class MatMulTests
+{
+    public static TheoryData<GgmlType> WeightTypes() => [.. QuantFormats.All.Where(f => f.IsWeightFormat).Select(f => f.Type)];
+
+    [Theory]
+    [MemberData(nameof(WeightTypes))]
+    public void Every_output_is_the_kernel_dot_of_its_row_and_token(GgmlType type)
+    {
+        var format = QuantFormats.Get(type);
+        var gen = from rows in Gen.Choose(1, 70)
+                  from blocks in Gen.Choose(1, 4)
+                  from tokens in Gen.Choose(1, 5)
+                  from threads in Gen.Choose(1, 3)
+                  from seed in ArbMap.Default.GeneratorFor<int>()
+                  select (rows, blocks * Math.Max(format.Info.BlockSize, 32), tokens, threads, seed);
+        Prop.ForAll(Arb.From(gen), c =>
+        {
+            var (rows, cols, tokens, threads, seed) = c;
+            var r = new Random(seed);
+            var weightsF = Enumerable.Range(0, rows * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+            var inputs = Enumerable.Range(0, tokens * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+            var weights = new byte[format.RowBytes(cols) * rows];
+            fixed (float* pw = weightsF)
+            fixed (byte* qw = weights)
+            {
+                for (var row = 0; row < rows; row++)
+                {
+                    format.Quantize(pw + (row * cols), qw + (row * format.RowBytes(cols)), cols);
+                }
+
+                var m = new QuantMatrix(qw, type, rows, cols);
+                var scratch = new byte[m.ActivationRowBytes * tokens];
+                var y = new float[tokens * (rows + 3)];
+                using var pool = new WorkerPool(threads);
+                fixed (float* x = inputs)
+                fixed (byte* s = scratch)
+                fixed (float* py = y)
+                {
+                    MatMul.Multiply(m, x, cols, tokens, s, py, rows + 3, pool);
+                    for (var t = 0; t < tokens; t++)
+                    {
+                        for (var row = 0; row < rows; row++)
+                        {
+                            var expected = m.Kernel.Dot(qw + (row * m.RowBytes), s + (t * m.ActivationRowBytes), cols);
+                            Assert.Equal(expected, py[(t * (rows + 3)) + row]);
+                        }
+                    }
+                }
+            }
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(40));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void Splitting_covers_every_row_once(int count)
+    {
+        foreach (var rows in new[] { 1, 7, 8, 9, 63, 64, 65, 2048, 5632, 32000 })
+        {
+            var covered = new int[rows];
+            for (var i = 0; i < count; i++)
+            {
+                var (start, end) = MatMul.Split(rows, i, count);
+                for (var r = start; r < end; r++)
+                {
+                    covered[r]++;
+                }
+            }
+
+            Assert.All(covered, c => Assert.Equal(1, c));
+        }
+    }
+
+    [Fact]
+    public void The_pool_allocates_nothing_per_run_and_runs_every_participant()
+    {
+        using var pool = new WorkerPool(3);
+        var hits = new int[3];
+        fixed (int* h = hits)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                pool.Run(&Count, h); // warm up
+            }
+
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            for (var i = 0; i < 10_000; i++)
+            {
+                pool.Run(&Count, h);
+            }
+
+            var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+            Assert.Equal(0, allocated);
+        }
+
+        Assert.All(hits, n => Assert.Equal(10_100, n));
+    }
+
+    [Fact]
+    public void An_exception_in_a_worker_reaches_the_caller_and_the_pool_keeps_working()
+    {
+        using var pool = new WorkerPool(2);
+        Assert.Throws<InvalidOperationException>(() => pool.Run(&ThrowOnWorker, null));
+        var hits = new int[2];
+        fixed (int* h = hits)
+        {
+            pool.Run(&Count, h);
+        }
+
+        Assert.Equal([1, 1], hits);
+    }
+
+    [Fact]
+    public void Idle_workers_fall_asleep_and_wake_for_the_next_job()
+    {
+        using var pool = new WorkerPool(2);
+        var hits = new int[2];
+        fixed (int* h = hits)
+        {
+            pool.Run(&Count, h);
+            Thread.Sleep(300); // past the spin time: the worker sleeps on the semaphore
+            pool.Run(&Count, h);
+        }
+
+        Assert.Equal([2, 2], hits);
+    }
+
+    [Fact]
+    public void Fresh_pools_never_lose_a_wakeup()
+    {
+        // Regression: with one semaphore shared by all workers, a worker that finished and slept again could
+        // take the wake-up meant for one not yet scheduled, and Run waited forever (seen within ~2000 pools).
+        var done = false;
+        var runner = new Thread(() =>
+        {
+            var hits = new int[3];
+            fixed (int* h = hits)
+            {
+                for (var i = 0; i < 3000; i++)
+                {
+                    using var pool = new WorkerPool(3);
+                    if (i % 7 == 0)
+                    {
+                        Thread.Sleep(1); // let the workers fall asleep before the first job
+                    }
+
+                    pool.Run(&Count, h);
+                }
+            }
+
+            done = true;
+        });
+        runner.Start();
+        Assert.True(runner.Join(TimeSpan.FromSeconds(60)), "a WorkerPool.Run did not return");
+        Assert.True(done);
+    }
+
+    private static void Count(void* context, int index, int count) => Interlocked.Increment(ref ((int*)context)[index]);
+
+    private static void ThrowOnWorker(void* context, int index, int count)
+    {
+        if (index == 1)
+        {
+            throw new InvalidOperationException("worker failed");
+        }
+    }
+}
