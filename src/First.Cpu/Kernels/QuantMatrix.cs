@@ -29,6 +29,17 @@ public readonly unsafe struct QuantMatrix
         Quantizer = KernelRegistry.ChooseQuantizer(Format.VecDotType);
     }
 
+    private QuantMatrix(QuantMatrix m, DotKernel kernel)
+    {
+        this = m;
+        Kernel = kernel.Type == m.Format.Type && kernel.IsSupported
+            ? kernel
+            : throw new ArgumentException($"kernel {kernel.Name} cannot multiply a {m.Format.Info.Name} matrix on this machine", nameof(kernel));
+    }
+
+    /// <summary>The same matrix with another dot kernel of its format (for benchmarks and tests comparing paths).</summary>
+    public QuantMatrix WithKernel(DotKernel kernel) => new(this, kernel);
+
     /// <summary>First byte of row 0.</summary>
     public byte* Data { get; }
 
