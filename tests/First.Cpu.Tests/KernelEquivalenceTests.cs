@@ -42,7 +42,7 @@ public sealed unsafe class KernelEquivalenceTests
     {
         var kernel = Runnable(name);
         var format = QuantFormats.Get(kernel.Type);
-        var activation = QuantFormats.Get(format.VecDotType);
+        var activation = format.Activation;
         var block = format.Info.BlockSize;
         for (var blocks = 1; blocks <= 40; blocks++)
         {
@@ -51,7 +51,7 @@ public sealed unsafe class KernelEquivalenceTests
             {
                 var (wf, af) = pair;
                 var w = new byte[format.RowBytes(wf.Length)];
-                var a = new byte[activation.RowBytes(af.Length)];
+                var a = new byte[activation.Bytes(af.Length)];
                 fixed (float* pw = wf)
                 fixed (float* pa = af)
                 fixed (byte* qw = w)
@@ -79,10 +79,10 @@ public sealed unsafe class KernelEquivalenceTests
             Assert.Skip($"{name}: this host cannot run the {kernel.Path} path");
         }
 
-        var format = QuantFormats.Get(kernel.Type);
-        Prop.ForAll(Arb.From(Generators.Rows(format.Info.BlockSize, 40)), row =>
+        var format = kernel.Format;
+        Prop.ForAll(Arb.From(Generators.Rows(format.BlockSize, 40)), row =>
         {
-            var expected = new byte[format.RowBytes(row.Length)];
+            var expected = new byte[format.Bytes(row.Length)];
             var actual = new byte[expected.Length];
             fixed (float* x = row)
             fixed (byte* e = expected)
@@ -129,9 +129,11 @@ public sealed unsafe class KernelEquivalenceTests
 
     /// <summary>
     /// Two sums of the same terms in different orders differ by at most 2·(k − 1)·2^-24·Σ|term| for k additions;
-    /// the kernels add per-block (integer-exact) terms into a few float lanes, so k ≤ blocks + 16.
+    /// the kernels add per-block (integer-exact) terms into a few float lanes, so k ≤ blocks + 16. Kernels that
+    /// read quants unsigned (x + 128, nibbles 0..15) and take the offset back per block sum larger terms
+    /// that cancel, so Σ|term| counts the offset too: Σ (|w| + 128·|d_w|)·|a|.
     /// </summary>
-    private static double Budget(QuantFormat weights, QuantFormat activations, byte* w, byte* a, int n)
+    private static double Budget(QuantFormat weights, ActivationFormat activations, byte* w, byte* a, int n)
     {
         var wf = new float[n];
         var af = new float[n];
@@ -142,10 +144,12 @@ public sealed unsafe class KernelEquivalenceTests
             activations.Dequantize(a, pa, n);
         }
 
+        var offsets = activations == ActivationFormat.Q8;
         var magnitude = 0.0;
         for (var i = 0; i < n; i++)
         {
-            magnitude += Math.Abs((double)wf[i] * af[i]);
+            var dw = offsets ? Fp16.ToFloat(*(ushort*)(w + (i / 32 * weights.Info.BytesPerBlock))) : 0f;
+            magnitude += (Math.Abs((double)wf[i]) + (128.0 * Math.Abs(dw))) * Math.Abs(af[i]);
         }
 
         var additions = (weights.Info.BlockSize == 1 ? n : n / weights.Info.BlockSize) + 16;
@@ -174,18 +178,18 @@ public sealed unsafe class KernelEquivalenceTests
     /// </summary>
     private static Gen<Operands> ExactOperands(QuantFormat format)
     {
-        var activation = QuantFormats.Get(format.VecDotType);
+        var activation = format.Activation;
         var block = format.Info.BlockSize;
         var maxBlocks = block == 1 ? 300 : 32;
         return from blocks in Gen.Choose(1, maxBlocks)
                from seed in ArbMap.Default.GeneratorFor<int>()
                select Build(format, activation, blocks * block, seed);
 
-        static Operands Build(QuantFormat format, QuantFormat activation, int n, int seed)
+        static Operands Build(QuantFormat format, ActivationFormat activation, int n, int seed)
         {
             var r = new Random(seed);
             var w = new byte[format.RowBytes(n)];
-            var a = new byte[activation.RowBytes(n)];
+            var a = new byte[activation.Bytes(n)];
             if (format.Info.BlockSize == 1)
             {
                 // Small integers as F32, F16 or BF16: every product and partial sum is an exact float.
@@ -206,14 +210,40 @@ public sealed unsafe class KernelEquivalenceTests
                 // never write −128, and the x86 kernels (like ggml's) rely on it (vpsignb cannot negate −128,
                 // vpmaddubsw saturates at 2·128·128).
                 r.NextBytes(w);
-                r.NextBytes(a);
                 AvoidMinus128(format.Type, w);
-                AvoidMinus128(activation.Type, a);
                 SetUnitScales(format.Type, w);
-                SetUnitScales(activation.Type, a);
+                RandomUnitActivations(activation, a, n, r);
             }
 
             return new Operands(n, w, a);
+        }
+    }
+
+    /// <summary>Q8 activations with quants in −127..127, every scale 1 and every block sum d·Σq exact.</summary>
+    private static void RandomUnitActivations(ActivationFormat activation, byte[] a, int n, Random r)
+    {
+        Assert.Equal(ActivationFormat.Q8, activation);
+        fixed (byte* p = a)
+        {
+            var q = (sbyte*)p;
+            var d = Q8Activations.Scales(p, n);
+            var s = Q8Activations.Sums(p, n);
+            for (var i = 0; i < n; i++)
+            {
+                q[i] = (sbyte)r.Next(-127, 128);
+            }
+
+            for (var b = 0; b < n / 32; b++)
+            {
+                d[b] = 1f;
+                var sum = 0;
+                for (var j = 0; j < 32; j++)
+                {
+                    sum += q[(b * 32) + j];
+                }
+
+                s[b] = sum;
+            }
         }
     }
 

@@ -22,7 +22,7 @@ internal static class KernelsCommand
             foreach (var format in QuantFormats.All.Where(f => f.IsWeightFormat).OrderBy(f => f.Type))
             {
                 var dot = KernelRegistry.ChooseDot(format.Type);
-                var quantizer = KernelRegistry.ChooseQuantizer(format.VecDotType);
+                var quantizer = KernelRegistry.ChooseQuantizer(format.Activation);
                 Console.Out.WriteLine($"{format.Info.Name,-6}        {dot.Name,-22} activations {quantizer.Name}");
             }
 

@@ -25,8 +25,7 @@ public readonly unsafe struct QuantMatrix
         Cols = cols;
         RowBytes = Format.RowBytes(cols);
         Kernel = KernelRegistry.ChooseDot(type);
-        Activations = QuantFormats.Get(Format.VecDotType);
-        Quantizer = KernelRegistry.ChooseQuantizer(Format.VecDotType);
+        Quantizer = KernelRegistry.ChooseQuantizer(Format.Activation);
     }
 
     private QuantMatrix(QuantMatrix m, DotKernel kernel)
@@ -55,8 +54,8 @@ public readonly unsafe struct QuantMatrix
     /// <summary>The weight format.</summary>
     public QuantFormat Format { get; }
 
-    /// <summary>The activation format the dot product wants.</summary>
-    public QuantFormat Activations { get; }
+    /// <summary>The activation layout the dot product wants.</summary>
+    public ActivationFormat Activations => Format.Activation;
 
     /// <summary>The dot kernel.</summary>
     public DotKernel Kernel { get; }
@@ -65,7 +64,7 @@ public readonly unsafe struct QuantMatrix
     public QuantizeKernel Quantizer { get; }
 
     /// <summary>Bytes one quantized input row takes.</summary>
-    public int ActivationRowBytes => Activations.RowBytes(Cols);
+    public int ActivationRowBytes => Activations.Bytes(Cols);
 
     /// <summary>Total bytes of weights.</summary>
     public long Bytes => (long)RowBytes * Rows;

@@ -4,76 +4,46 @@ using System.Runtime.Intrinsics.Arm;
 
 namespace First.Cpu.Quants;
 
-/// <summary>Q4_0·Q8_0 on arm64: NEON and NEON with sdot.</summary>
+/// <summary>Q4_0 · Q8 activations on arm64: NEON and NEON with sdot.</summary>
 public static unsafe partial class Q4_0
 {
     /// <summary>NEON: nibbles to signed bytes q − 8, then widening multiplies.</summary>
-    public static float DotAdvSimd(void* weights, void* activations, int n)
-    {
-        var w = (byte*)weights;
-        var a = (byte*)activations;
-        var nb = n / BlockQ4_0.Elements;
-        Vector128<float> acc0 = default, acc1 = default;
-        var i = 0;
-        for (; i + 1 < nb; i += 2, w += 2 * BlockQ4_0.Size, a += 2 * BlockQ8_0.Size)
-        {
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(BlockSumsAdvSimd(w, a)), Vector128.Create(Q8_0.Scale(w, a)));
-            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(BlockSumsAdvSimd(w + BlockQ4_0.Size, a + BlockQ8_0.Size)),
-                Vector128.Create(Q8_0.Scale(w + BlockQ4_0.Size, a + BlockQ8_0.Size)));
-        }
-
-        if (i < nb)
-        {
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(BlockSumsAdvSimd(w, a)), Vector128.Create(Q8_0.Scale(w, a)));
-        }
-
-        return Vector128.Sum(acc0 + acc1);
-    }
+    public static float DotAdvSimd(void* weights, void* activations, int n) => DotArm<NeonDot>((byte*)weights, activations, n);
 
     /// <summary>NEON with sdot.</summary>
-    public static float DotAdvSimdDp(void* weights, void* activations, int n)
+    public static float DotAdvSimdDp(void* weights, void* activations, int n) => DotArm<SdotDot>((byte*)weights, activations, n);
+
+    private static float DotArm<TDot>(byte* w, void* activations, int n)
+        where TDot : ISignedDotArm
     {
-        var w = (byte*)weights;
-        var a = (byte*)activations;
         var nb = n / BlockQ4_0.Elements;
+        var a = (sbyte*)activations;
+        var ad = Q8Activations.Scales(activations, n);
         Vector128<float> acc0 = default, acc1 = default;
         var i = 0;
-        for (; i + 1 < nb; i += 2, w += 2 * BlockQ4_0.Size, a += 2 * BlockQ8_0.Size)
+        for (; i + 1 < nb; i += 2, w += 2 * BlockQ4_0.Size, a += 64)
         {
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(BlockSumsDp(w, a)), Vector128.Create(Q8_0.Scale(w, a)));
-            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(BlockSumsDp(w + BlockQ4_0.Size, a + BlockQ8_0.Size)),
-                Vector128.Create(Q8_0.Scale(w + BlockQ4_0.Size, a + BlockQ8_0.Size)));
+            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Block<TDot>(w, a)), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
+            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(Block<TDot>(w + BlockQ4_0.Size, a + 32)),
+                Vector128.Create(Fp16.ToFloat(*(ushort*)(w + BlockQ4_0.Size)) * ad[i + 1]));
         }
 
         if (i < nb)
         {
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(BlockSumsDp(w, a)), Vector128.Create(Q8_0.Scale(w, a)));
+            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Block<TDot>(w, a)), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
         }
 
         return Vector128.Sum(acc0 + acc1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<sbyte> Low, Vector128<sbyte> High) UnpackAdvSimd(byte* block)
+    private static Vector128<int> Block<TDot>(byte* w, sbyte* a)
+        where TDot : ISignedDotArm
     {
-        var q = AdvSimd.LoadVector128(block + 2);
+        var q = AdvSimd.LoadVector128(w + 2);
         var eight = Vector128.Create((sbyte)8);
         var low = (q & Vector128.Create((byte)0x0F)).AsSByte() - eight;
         var high = AdvSimd.ShiftRightLogical(q, 4).AsSByte() - eight;
-        return (low, high);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> BlockSumsAdvSimd(byte* w, byte* a)
-    {
-        var (low, high) = UnpackAdvSimd(w);
-        return Q8_0.SignedDotAdvSimd(low, high, AdvSimd.LoadVector128((sbyte*)(a + 2)), AdvSimd.LoadVector128((sbyte*)(a + 18)));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> BlockSumsDp(byte* w, byte* a)
-    {
-        var (low, high) = UnpackAdvSimd(w);
-        return Q8_0.SignedDotDp(low, high, AdvSimd.LoadVector128((sbyte*)(a + 2)), AdvSimd.LoadVector128((sbyte*)(a + 18)));
+        return TDot.Dot(low, high, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
     }
 }

@@ -68,21 +68,22 @@ public static unsafe partial class Q4_0
         }
     }
 
-    /// <summary>Σ w·a with Q8_0 activations.</summary>
+    /// <summary>Σ w·a with activations in the <see cref="Q8Activations"/> layout.</summary>
     public static float DotScalar(void* weights, void* activations, int n)
     {
         var w = (BlockQ4_0*)weights;
-        var a = (BlockQ8_0*)activations;
+        var q = (sbyte*)activations;
+        var d = Q8Activations.Scales(activations, n);
         var sum = 0f;
-        for (var i = 0; i < n / BlockQ4_0.Elements; i++)
+        for (var i = 0; i < n / BlockQ4_0.Elements; i++, q += 32)
         {
             var isum = 0;
             for (var j = 0; j < 16; j++)
             {
-                isum += (((w[i].Qs[j] & 0x0F) - 8) * a[i].Qs[j]) + (((w[i].Qs[j] >> 4) - 8) * a[i].Qs[j + 16]);
+                isum += (((w[i].Qs[j] & 0x0F) - 8) * q[j]) + (((w[i].Qs[j] >> 4) - 8) * q[j + 16]);
             }
 
-            sum += isum * (Fp16.ToFloat(w[i].D) * Fp16.ToFloat(a[i].D));
+            sum += isum * (Fp16.ToFloat(w[i].D) * d[i]);
         }
 
         return sum;

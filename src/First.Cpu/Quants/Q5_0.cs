@@ -80,13 +80,14 @@ public static unsafe class Q5_0
         }
     }
 
-    /// <summary>Σ w·a with Q8_0 activations.</summary>
+    /// <summary>Σ w·a with activations in the <see cref="Q8Activations"/> layout.</summary>
     public static float DotScalar(void* weights, void* activations, int n)
     {
         var w = (BlockQ5_0*)weights;
-        var a = (BlockQ8_0*)activations;
+        var q = (sbyte*)activations;
+        var d = Q8Activations.Scales(activations, n);
         var sum = 0f;
-        for (var i = 0; i < n / BlockQ5_0.Elements; i++)
+        for (var i = 0; i < n / BlockQ5_0.Elements; i++, q += 32)
         {
             var qh = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(w[i].Qh, 4));
             var isum = 0;
@@ -94,10 +95,10 @@ public static unsafe class Q5_0
             {
                 var q0 = ((w[i].Qs[j] & 0x0F) | ((int)((qh >> j) << 4) & 0x10)) - 16;
                 var q1 = ((w[i].Qs[j] >> 4) | ((int)(qh >> (j + 12)) & 0x10)) - 16;
-                isum += (q0 * a[i].Qs[j]) + (q1 * a[i].Qs[j + 16]);
+                isum += (q0 * q[j]) + (q1 * q[j + 16]);
             }
 
-            sum += isum * (Fp16.ToFloat(w[i].D) * Fp16.ToFloat(a[i].D));
+            sum += isum * (Fp16.ToFloat(w[i].D) * d[i]);
         }
 
         return sum;

@@ -59,21 +59,25 @@ public static unsafe partial class Q8_0
         }
     }
 
-    /// <summary>Σ w·a over <paramref name="n"/> values: per block an exact integer sum times both scales.</summary>
+    /// <summary>
+    /// Σ w·a over <paramref name="n"/> values with activations in the <see cref="Q8Activations"/> layout:
+    /// per block an exact integer sum times both scales.
+    /// </summary>
     public static float DotScalar(void* weights, void* activations, int n)
     {
         var w = (BlockQ8_0*)weights;
-        var a = (BlockQ8_0*)activations;
+        var q = (sbyte*)activations;
+        var d = Q8Activations.Scales(activations, n);
         var sum = 0f;
-        for (var i = 0; i < n / BlockQ8_0.Elements; i++)
+        for (var i = 0; i < n / BlockQ8_0.Elements; i++, q += 32)
         {
             var isum = 0;
             for (var j = 0; j < 32; j++)
             {
-                isum += w[i].Qs[j] * a[i].Qs[j];
+                isum += w[i].Qs[j] * q[j];
             }
 
-            sum += isum * (Fp16.ToFloat(w[i].D) * Fp16.ToFloat(a[i].D));
+            sum += isum * (Fp16.ToFloat(w[i].D) * d[i]);
         }
 
         return sum;

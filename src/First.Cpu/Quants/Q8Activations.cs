@@ -1,0 +1,80 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace First.Cpu.Quants;
+
+/// <summary>
+/// The layout in which activations are quantized for the Q4_0, Q5_0 and Q8_0 dot products. The values
+/// are ggml's Q8_0 values (quantize_row_q8_0_ref: quants q and the half-rounded scale d), laid out for
+/// the kernels rather than for a file, since activations are never stored:
+/// <code>
+/// sbyte q[n]        all quants, block after block (32-byte aligned loads)
+/// float d[n / 32]   each block's scale: the half ggml stores, as a float
+/// float s[n / 32]   d · Σq of each block, for weight formats with an offset (Q4_0's −8, Q8_0 read unsigned)
+/// </code>
+/// </summary>
+public static unsafe class Q8Activations
+{
+    /// <summary>Values per block.</summary>
+    public const int BlockSize = 32;
+
+    /// <summary>Bytes <paramref name="n"/> values take.</summary>
+    public static int Bytes(int n) => n + (8 * (n / BlockSize));
+
+    /// <summary>The scales of a row of <paramref name="n"/> values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float* Scales(void* row, int n) => (float*)((byte*)row + n);
+
+    /// <summary>The block sums d·Σq of a row of <paramref name="n"/> values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float* Sums(void* row, int n) => (float*)((byte*)row + n) + (n / BlockSize);
+
+    /// <summary>Reference quantizer: ggml's Q8_0 quants and scale per block (see <see cref="Q8_0.Quantize"/>).</summary>
+    public static void Quantize(float* x, void* row, int n)
+    {
+        var q = (sbyte*)row;
+        var d = Scales(row, n);
+        var s = Sums(row, n);
+        BlockQ8_0 block;
+        for (var i = 0; i < n / BlockSize; i++)
+        {
+            Q8_0.Quantize(x + (i * BlockSize), &block, BlockSize);
+            Store(&block, q + (i * BlockSize), d + i, s + i);
+        }
+    }
+
+    /// <summary>The same bytes as <see cref="Quantize"/>, with 128-bit vectors (for inputs without NaN).</summary>
+    public static void QuantizeVector(float* x, void* row, int n)
+    {
+        var q = (sbyte*)row;
+        var d = Scales(row, n);
+        var s = Sums(row, n);
+        BlockQ8_0 block;
+        for (var i = 0; i < n / BlockSize; i++)
+        {
+            Q8_0.QuantizeVector(x + (i * BlockSize), &block, BlockSize);
+            Store(&block, q + (i * BlockSize), d + i, s + i);
+        }
+    }
+
+    /// <summary>Quants and scale back to floats, x = d·q.</summary>
+    public static void Dequantize(void* row, float* y, int n)
+    {
+        var q = (sbyte*)row;
+        var d = Scales(row, n);
+        for (var i = 0; i < n; i++)
+        {
+            y[i] = q[i] * d[i / BlockSize];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(BlockQ8_0* block, sbyte* q, float* d, float* s)
+    {
+        Unsafe.CopyBlockUnaligned(q, block->Qs, BlockSize);
+        var v = Vector256.Load(q);
+        var sum = Vector256.Sum(Vector256.WidenLower(v)) + Vector256.Sum(Vector256.WidenUpper(v));
+        *d = Fp16.ToFloat(block->D);
+        *s = *d * sum;
+    }
+}

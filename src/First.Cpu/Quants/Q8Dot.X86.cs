@@ -1,0 +1,126 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace First.Cpu.Quants;
+
+/// <summary>A weight block read as 32 unsigned bytes u = q + Offset, in activation order.</summary>
+internal unsafe interface IUnsignedBlock
+{
+    /// <summary>Bytes per block.</summary>
+    static abstract int Bytes { get; }
+
+    /// <summary>What the unsigned bytes exceed the quants by (8 for Q4_0's nibbles, 128 for Q8_0 with the sign bit flipped).</summary>
+    static abstract float Offset { get; }
+
+    /// <summary>The 32 unsigned bytes of a block.</summary>
+    static abstract Vector256<byte> Unsigned(byte* block);
+}
+
+/// <summary>Σ u·s in eight int32 lanes for unsigned u and signed s bytes.</summary>
+internal interface IUnsignedDot
+{
+    static abstract Vector256<int> Dot(Vector256<byte> u, Vector256<sbyte> s);
+}
+
+/// <summary>AVX-VNNI: one vpdpbusd.</summary>
+internal readonly struct VnniDot : IUnsignedDot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(Vector256<byte> u, Vector256<sbyte> s) => AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s);
+}
+
+/// <summary>AVX2: vpmaddubsw + vpmaddwd; exact only while 2·u·|s| ≤ 32767 (u ≤ 15: Q4_0).</summary>
+internal readonly struct MaddDot : IUnsignedDot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(Vector256<byte> u, Vector256<sbyte> s) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+}
+
+/// <summary>
+/// The x86 driver of dot products with <see cref="Q8Activations"/>. Per group of eight blocks: the eight
+/// weight scales are gathered and converted at once, multiplied by the activation scales, and the offset's
+/// share (Offset · d_w · s_a) is accumulated as one vector; per block, one unsigned×signed byte product,
+/// a conversion and a multiply-add. Weight scales are assumed finite (a half infinity or NaN converts
+/// to a large finite value).
+/// </summary>
+internal static unsafe class Q8DotX86
+{
+    [SkipLocalsInit]
+    public static float Dot<TBlock, TDot>(byte* w, void* activations, int n)
+        where TBlock : IUnsignedBlock
+        where TDot : IUnsignedDot
+    {
+        var nb = n / Q8Activations.BlockSize;
+        var aq = (sbyte*)activations;
+        var ad = Q8Activations.Scales(activations, n);
+        var asum = Q8Activations.Sums(activations, n);
+        var scales = stackalloc float[8];
+        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * TBlock.Bytes;
+        Vector256<float> acc0 = default, acc1 = default, corr = default;
+        var i = 0;
+        for (; i + 8 <= nb; i += 8)
+        {
+            var blocks = w + ((long)i * TBlock.Bytes);
+            var dw = HalfScales(blocks, offsets);
+            (dw * Vector256.Load(ad + i)).Store(scales);
+            corr = Fma.MultiplyAdd(dw, Vector256.Load(asum + i), corr);
+            var a = aq + (i * 32);
+            for (var j = 0; j < 8; j += 2)
+            {
+                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(TBlock.Unsigned(blocks + (j * TBlock.Bytes)), Vector256.Load(a + (j * 32)))),
+                    Vector256.Create(scales[j]), acc0);
+                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(TBlock.Unsigned(blocks + ((j + 1) * TBlock.Bytes)), Vector256.Load(a + ((j + 1) * 32)))),
+                    Vector256.Create(scales[j + 1]), acc1);
+            }
+        }
+
+        var sum = Vector256.Sum(acc0 + acc1) - (TBlock.Offset * Vector256.Sum(corr));
+        for (; i < nb; i++)
+        {
+            var block = w + ((long)i * TBlock.Bytes);
+            var dw = Fp16.ToFloat(*(ushort*)block);
+            var isum = Vector256.Sum(TDot.Dot(TBlock.Unsigned(block), Vector256.Load(aq + (i * 32))));
+            sum += (dw * ad[i] * isum) - (TBlock.Offset * dw * asum[i]);
+        }
+
+        return sum;
+    }
+
+    /// <summary>The half scales at the start of eight blocks, as floats (exact for finite halves).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> HalfScales(byte* blocks, Vector256<int> offsets)
+    {
+        var h = (Avx2.GatherVector256((int*)blocks, offsets, 1) & Vector256.Create(0xFFFF)).AsUInt32();
+        var magnitude = ((h & Vector256.Create(0x7FFFu)) << 13).AsSingle() * Vector256.Create(BitConverter.UInt32BitsToSingle((127 + 112) << 23));
+        return (magnitude.AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+}
+
+/// <summary>Q4_0 nibbles as unsigned bytes 0..15 (= q − 8 + 8): low nibbles are values 0..15, high nibbles 16..31.</summary>
+internal readonly unsafe struct Q4_0Unsigned : IUnsignedBlock
+{
+    public static int Bytes => BlockQ4_0.Size;
+
+    public static float Offset => 8f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unsigned(byte* block)
+    {
+        // The 16 bytes in both halves; the upper half shifted right by 4: low nibbles, then high nibbles.
+        var both = Avx2.BroadcastVector128ToVector256(block + 2).AsUInt32();
+        return Avx2.ShiftRightLogicalVariable(both, Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4)).AsByte() & Vector256.Create((byte)0x0F);
+    }
+}
+
+/// <summary>Q8_0 quants with the sign bit flipped: q + 128 as unsigned bytes.</summary>
+internal readonly unsafe struct Q8_0Unsigned : IUnsignedBlock
+{
+    public static int Bytes => BlockQ8_0.Size;
+
+    public static float Offset => 128f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unsigned(byte* block) => Avx.LoadVector256(block + 2) ^ Vector256.Create((byte)0x80);
+}
