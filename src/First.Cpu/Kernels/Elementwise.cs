@@ -1,0 +1,137 @@
+using System.Numerics.Tensors;
+
+namespace First.Cpu.Kernels;
+
+/// <summary>
+/// The element-wise operations of a transformer layer. The fast versions use TensorPrimitives
+/// (vectorized for AVX-512, AVX2 and NEON); each has a plain scalar twin the tests compare it with.
+/// Formulas follow ggml's CPU operations (ggml/src/ggml-cpu/ops.cpp).
+/// </summary>
+public static class Elementwise
+{
+    /// <summary>
+    /// y = x / sqrt(mean(x²) + eps) · w (ggml_rms_norm then ggml_mul). The sum of squares is accumulated
+    /// in double, as ggml does. <paramref name="y"/> may be <paramref name="x"/>.
+    /// </summary>
+    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
+    {
+        var sum = 0.0;
+        foreach (var v in x)
+        {
+            sum += v * v;
+        }
+
+        var scale = 1f / MathF.Sqrt((float)(sum / x.Length) + eps);
+        TensorPrimitives.Multiply(x, scale, y);
+        TensorPrimitives.Multiply(y, weight, y);
+    }
+
+    /// <summary>Scalar twin of <see cref="RmsNorm"/>.</summary>
+    public static void RmsNormScalar(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
+    {
+        var sum = 0.0;
+        foreach (var v in x)
+        {
+            sum += v * v;
+        }
+
+        var scale = 1f / MathF.Sqrt((float)(sum / x.Length) + eps);
+        for (var i = 0; i < x.Length; i++)
+        {
+            y[i] = x[i] * scale * weight[i];
+        }
+    }
+
+    /// <summary>
+    /// Rotary position embedding of one head (<paramref name="head"/>) at position <paramref name="pos"/>,
+    /// over the first <paramref name="ropeDims"/> values. theta_i = pos · freqScale · base^(−2i/ropeDims), computed
+    /// by repeated multiplication as ggml does. Normal layout (llama) rotates pairs (2i, 2i+1); NeoX (qwen2)
+    /// rotates (i, i + ropeDims/2).
+    /// </summary>
+    public static void Rope(Span<float> head, int pos, int ropeDims, float freqBase, float freqScale, bool neox)
+    {
+        var thetaScale = MathF.Pow(freqBase, -2f / ropeDims);
+        var theta = (float)pos;
+        var half = ropeDims / 2;
+        for (var i = 0; i < half; i++, theta *= thetaScale)
+        {
+            var (sin, cos) = MathF.SinCos(theta * freqScale);
+            var (a, b) = neox ? (i, i + half) : (2 * i, (2 * i) + 1);
+            var x0 = head[a];
+            var x1 = head[b];
+            head[a] = (x0 * cos) - (x1 * sin);
+            head[b] = (x0 * sin) + (x1 * cos);
+        }
+    }
+
+    /// <summary>In-place softmax: exp(x − max) / Σ.</summary>
+    public static void Softmax(Span<float> x)
+    {
+        if (x.IsEmpty)
+        {
+            return;
+        }
+
+        var max = TensorPrimitives.Max(x);
+        TensorPrimitives.Subtract(x, max, x);
+        TensorPrimitives.Exp(x, x);
+        var sum = TensorPrimitives.Sum(x);
+        TensorPrimitives.Divide(x, sum, x);
+    }
+
+    /// <summary>Scalar twin of <see cref="Softmax"/>.</summary>
+    public static void SoftmaxScalar(Span<float> x)
+    {
+        if (x.IsEmpty)
+        {
+            return;
+        }
+
+        var max = float.NegativeInfinity;
+        foreach (var v in x)
+        {
+            max = MathF.Max(max, v);
+        }
+
+        var sum = 0f;
+        for (var i = 0; i < x.Length; i++)
+        {
+            x[i] = MathF.Exp(x[i] - max);
+            sum += x[i];
+        }
+
+        for (var i = 0; i < x.Length; i++)
+        {
+            x[i] /= sum;
+        }
+    }
+
+    /// <summary>SwiGLU: y = silu(gate) · up with silu(g) = g·sigmoid(g). <paramref name="y"/> may be <paramref name="gate"/>.</summary>
+    public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        if (gate.IsEmpty)
+        {
+            return; // TensorPrimitives.Sigmoid refuses empty input
+        }
+
+        TensorPrimitives.Sigmoid(gate, y);
+        TensorPrimitives.Multiply(y, gate, y);
+        TensorPrimitives.Multiply(y, up, y);
+    }
+
+    /// <summary>Scalar twin of <see cref="SwiGlu"/>.</summary>
+    public static void SwiGluScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        for (var i = 0; i < gate.Length; i++)
+        {
+            var g = gate[i];
+            y[i] = g / (1f + MathF.Exp(-g)) * up[i];
+        }
+    }
+
+    /// <summary>y = a + b (residual connections).</summary>
+    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => TensorPrimitives.Add(a, b, y);
+
+    /// <summary>x ·= s.</summary>
+    public static void Scale(Span<float> x, float s) => TensorPrimitives.Multiply(x, s, x);
+}

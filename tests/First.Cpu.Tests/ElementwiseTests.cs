@@ -1,0 +1,112 @@
+using First.Cpu.Kernels;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace First.Cpu.Tests;
+
+/// <summary>The vectorized element-wise operations against their scalar twins, for every length 0..256.</summary>
+public sealed class ElementwiseTests
+{
+    private static Gen<float[]> Values(int n, float scale) =>
+        ArbMap.Default.GeneratorFor<int>().Select(seed =>
+        {
+            var r = new Random(seed);
+            return Enumerable.Range(0, n).Select(_ => (float)((r.NextDouble() * 2) - 1) * scale).ToArray();
+        });
+
+    [Fact]
+    public void RmsNorm_matches_scalar_for_every_length()
+    {
+        for (var n = 1; n <= 256; n++)
+        {
+            var len = n;
+            Prop.ForAll(Arb.From(Values(len, 10f).Two()), p =>
+            {
+                var (x, w) = p;
+                var fast = new float[len];
+                var slow = new float[len];
+                Elementwise.RmsNorm(x, w, 1e-5f, fast);
+                Elementwise.RmsNormScalar(x, w, 1e-5f, slow);
+                for (var i = 0; i < len; i++)
+                {
+                    // Budget: two float roundings (x·scale, then ·w) versus one fused order: 2 ulp of the result.
+                    Assert.True(Math.Abs(fast[i] - slow[i]) <= 2.5e-7f * Math.Abs(slow[i]) + 1e-30f, $"n={len} i={i}: {fast[i]} vs {slow[i]}");
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(3));
+        }
+    }
+
+    [Fact]
+    public void Softmax_matches_scalar_for_every_length_and_sums_to_one()
+    {
+        for (var n = 0; n <= 256; n++)
+        {
+            var len = n;
+            Prop.ForAll(Arb.From(Values(len, 30f)), x =>
+            {
+                var fast = (float[])x.Clone();
+                var slow = (float[])x.Clone();
+                Elementwise.Softmax(fast);
+                Elementwise.SoftmaxScalar(slow);
+                for (var i = 0; i < len; i++)
+                {
+                    // Budget: vectorized exp is within a few ulp of MathF.Exp; sums differ in order.
+                    Assert.True(Math.Abs(fast[i] - slow[i]) <= 1e-6f * Math.Max(slow[i], 1e-6f) + 1e-7f, $"n={len} i={i}: {fast[i]} vs {slow[i]}");
+                }
+
+                if (len > 0)
+                {
+                    Assert.InRange(fast.Sum(), 0.9999f, 1.0001f);
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(3));
+        }
+    }
+
+    [Fact]
+    public void SwiGlu_matches_scalar_for_every_length()
+    {
+        for (var n = 0; n <= 256; n++)
+        {
+            var len = n;
+            Prop.ForAll(Arb.From(Values(len, 12f).Two()), p =>
+            {
+                var (g, u) = p;
+                var fast = new float[len];
+                var slow = new float[len];
+                Elementwise.SwiGlu(g, u, fast);
+                Elementwise.SwiGluScalar(g, u, slow);
+                for (var i = 0; i < len; i++)
+                {
+                    Assert.True(Math.Abs(fast[i] - slow[i]) <= 1e-6f * Math.Abs(slow[i]) + 1e-7f, $"n={len} i={i}: {fast[i]} vs {slow[i]}");
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(3));
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Rope_is_a_rotation_that_keeps_pair_norms_and_is_identity_at_position_0(bool neox)
+    {
+        var r = new Random(7);
+        var head = Enumerable.Range(0, 64).Select(_ => (float)r.NextDouble() - 0.5f).ToArray();
+        var at0 = (float[])head.Clone();
+        Elementwise.Rope(at0, 0, 64, 10000f, 1f, neox);
+        Assert.Equal(head, at0);
+
+        var rotated = (float[])head.Clone();
+        Elementwise.Rope(rotated, 17, 64, 10000f, 1f, neox);
+        for (var i = 0; i < 32; i++)
+        {
+            var (a, b) = neox ? (i, i + 32) : (2 * i, (2 * i) + 1);
+            var before = (head[a] * head[a]) + (head[b] * head[b]);
+            var after = (rotated[a] * rotated[a]) + (rotated[b] * rotated[b]);
+            Assert.Equal(before, after, 1e-5f);
+        }
+
+        // The first pair turns by exactly pos radians (theta_0 = pos).
+        var (x0, x1) = neox ? (head[0], head[32]) : (head[0], head[1]);
+        var expected0 = (x0 * MathF.Cos(17)) - (x1 * MathF.Sin(17));
+        Assert.Equal(expected0, rotated[0], 1e-5f);
+    }
+}
