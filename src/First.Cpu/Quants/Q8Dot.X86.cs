@@ -47,7 +47,6 @@ internal readonly struct MaddDot : IUnsignedDot
 /// </summary>
 internal static unsafe class Q8DotX86
 {
-    [SkipLocalsInit]
     public static float Dot<TBlock, TDot>(byte* w, void* activations, int n)
         where TBlock : IUnsignedBlock
         where TDot : IUnsignedDot
@@ -56,24 +55,23 @@ internal static unsafe class Q8DotX86
         var aq = (sbyte*)activations;
         var ad = Q8Activations.Scales(activations, n);
         var asum = Q8Activations.Sums(activations, n);
-        var scales = stackalloc float[8];
         var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * TBlock.Bytes;
+        var low = Vector256.Create(0, 1, 2, 3, 0, 1, 2, 3);
+        var high = Vector256.Create(4, 5, 6, 7, 4, 5, 6, 7);
         Vector256<float> acc0 = default, acc1 = default, corr = default;
         var i = 0;
         for (; i + 8 <= nb; i += 8)
         {
             var blocks = w + ((long)i * TBlock.Bytes);
             var dw = HalfScales(blocks, offsets);
-            (dw * Vector256.Load(ad + i)).Store(scales);
+            var d = dw * Vector256.Load(ad + i);
             corr = Fma.MultiplyAdd(dw, Vector256.Load(asum + i), corr);
             var a = aq + (i * 32);
-            for (var j = 0; j < 8; j += 2)
-            {
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(TBlock.Unsigned(blocks + (j * TBlock.Bytes)), Vector256.Load(a + (j * 32)))),
-                    Vector256.Create(scales[j]), acc0);
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(TBlock.Unsigned(blocks + ((j + 1) * TBlock.Bytes)), Vector256.Load(a + ((j + 1) * 32)))),
-                    Vector256.Create(scales[j + 1]), acc1);
-            }
+
+            // vphaddd twice folds four blocks' eight-lane sums into one vector whose lanes hold blocks
+            // 0,1,2,3,0,1,2,3 (still exact integers): one conversion and one FMA per four blocks.
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Fold<TBlock, TDot>(blocks, a)), Avx2.PermuteVar8x32(d, low), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Fold<TBlock, TDot>(blocks + (4 * TBlock.Bytes), a + 128)), Avx2.PermuteVar8x32(d, high), acc1);
         }
 
         var sum = Vector256.Sum(acc0 + acc1) - (TBlock.Offset * Vector256.Sum(corr));
@@ -86,6 +84,19 @@ internal static unsafe class Q8DotX86
         }
 
         return sum;
+    }
+
+    /// <summary>Σ of each of four blocks' products, in lanes (b0, b1, b2, b3, b0, b1, b2, b3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Fold<TBlock, TDot>(byte* blocks, sbyte* a)
+        where TBlock : IUnsignedBlock
+        where TDot : IUnsignedDot
+    {
+        var p0 = TDot.Dot(TBlock.Unsigned(blocks), Vector256.Load(a));
+        var p1 = TDot.Dot(TBlock.Unsigned(blocks + TBlock.Bytes), Vector256.Load(a + 32));
+        var p2 = TDot.Dot(TBlock.Unsigned(blocks + (2 * TBlock.Bytes)), Vector256.Load(a + 64));
+        var p3 = TDot.Dot(TBlock.Unsigned(blocks + (3 * TBlock.Bytes)), Vector256.Load(a + 96));
+        return Avx2.HorizontalAdd(Avx2.HorizontalAdd(p0, p1), Avx2.HorizontalAdd(p2, p3));
     }
 
     /// <summary>The half scales at the start of eight blocks, as floats (exact for finite halves).</summary>
