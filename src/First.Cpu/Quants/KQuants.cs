@@ -51,6 +51,51 @@ internal static unsafe class KQuants
     }
 
     /// <summary>
+    /// The part quantize_row_q4_K_ref and quantize_row_q5_K_ref share: for each of the eight groups of 32
+    /// values, a scale and min searched by make_qkx2_quants, both quantized to six bits into the 12 packed
+    /// bytes under the half super-scales d and dmin, then every value's level 0..nmax recomputed from the
+    /// quantized scale and min.
+    /// </summary>
+    public static void QuantizeScaleMinGroups(float* x, int nmax, float rmin, int nstep, byte* packed, out ushort d, out ushort dmin, byte* levels)
+    {
+        var aux = stackalloc byte[32];
+        var weights = stackalloc float[32];
+        var mins = stackalloc float[8];
+        var scales = stackalloc float[8];
+        float maxScale = 0, maxMin = 0;
+        for (var j = 0; j < 8; j++)
+        {
+            var g = x + (32 * j);
+            var sumX2 = 0f;
+            for (var l = 0; l < 32; l++) sumX2 += g[l] * g[l];
+            var avX = MathF.Sqrt(sumX2 / 32);
+            for (var l = 0; l < 32; l++) weights[l] = avX + MathF.Abs(g[l]);
+            scales[j] = MakeQkx2Quants(32, nmax, g, weights, levels + (32 * j), out mins[j], aux, rmin, 0.1f, nstep);
+            if (scales[j] > maxScale) maxScale = scales[j];
+            if (mins[j] > maxMin) maxMin = mins[j];
+        }
+
+        PackScaleMins(packed, scales, mins, maxScale, maxMin);
+        d = Fp16.FromFloat(maxScale / 63f);
+        dmin = Fp16.FromFloat(maxMin / 63f);
+        for (var j = 0; j < 8; j++)
+        {
+            ScaleMin(j, packed, out var sc, out var m);
+            var dj = Fp16.ToFloat(d) * sc;
+            if (dj == 0)
+            {
+                continue;
+            }
+
+            var dm = Fp16.ToFloat(dmin) * m;
+            for (var l = 0; l < 32; l++)
+            {
+                levels[(32 * j) + l] = (byte)Math.Max(0, Math.Min(nmax, CFloat.NearestInt((x[(32 * j) + l] + dm) / dj)));
+            }
+        }
+    }
+
+    /// <summary>
     /// make_qkx2_quants: the scale and (negated) min of an asymmetric group of <paramref name="n"/> values
     /// with levels 0..nmax, minimising the weighted squared error over a small grid of scales.
     /// </summary>

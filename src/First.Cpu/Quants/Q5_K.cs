@@ -39,43 +39,9 @@ public static unsafe class Q5_K
     {
         var y = (BlockQ5_K*)blocks;
         var levels = stackalloc byte[256];
-        var aux = stackalloc byte[32];
-        var weights = stackalloc float[32];
-        var mins = stackalloc float[8];
-        var scales = stackalloc float[8];
         for (var i = 0; i < n / BlockQ5_K.Elements; i++, x += BlockQ5_K.Elements)
         {
-            float maxScale = 0, maxMin = 0;
-            for (var j = 0; j < 8; j++)
-            {
-                var g = x + (32 * j);
-                var sumX2 = 0f;
-                for (var l = 0; l < 32; l++) sumX2 += g[l] * g[l];
-                var avX = MathF.Sqrt(sumX2 / 32);
-                for (var l = 0; l < 32; l++) weights[l] = avX + MathF.Abs(g[l]);
-                scales[j] = KQuants.MakeQkx2Quants(32, 31, g, weights, levels + (32 * j), out mins[j], aux, -0.5f, 0.1f, 15);
-                if (scales[j] > maxScale) maxScale = scales[j];
-                if (mins[j] > maxMin) maxMin = mins[j];
-            }
-
-            KQuants.PackScaleMins(y[i].Scales, scales, mins, maxScale, maxMin);
-            y[i].D = Fp16.FromFloat(maxScale / 63f);
-            y[i].DMin = Fp16.FromFloat(maxMin / 63f);
-            for (var j = 0; j < 8; j++)
-            {
-                KQuants.ScaleMin(j, y[i].Scales, out var sc, out var m);
-                var d = Fp16.ToFloat(y[i].D) * sc;
-                if (d == 0)
-                {
-                    continue;
-                }
-
-                var dm = Fp16.ToFloat(y[i].DMin) * m;
-                for (var l = 0; l < 32; l++)
-                {
-                    levels[(32 * j) + l] = (byte)Math.Max(0, Math.Min(31, CFloat.NearestInt((x[(32 * j) + l] + dm) / d)));
-                }
-            }
+            KQuants.QuantizeScaleMinGroups(x, 31, -0.5f, 15, y[i].Scales, out y[i].D, out y[i].DMin, levels);
 
             var qh = y[i].Qh;
             var ql = y[i].Qs;
