@@ -44,7 +44,6 @@ public readonly struct GgufValue : IEquatable<GgufValue>
         GgufValueType.Int8 => FromInt8((sbyte)(byte)bits),
         GgufValueType.Int16 => FromInt16((short)(ushort)bits),
         GgufValueType.Int32 => FromInt32((int)(uint)bits),
-        GgufValueType.Bool => new(type, bits, null),
         _ => new(type, bits, null),
     };
 

@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace First.Cpu.Quants;
@@ -27,8 +26,8 @@ public static unsafe partial class F16
         {
             var hw = Vector128.Load(w + i);
             var ha = Vector128.Load(a + i);
-            acc0 += ToFloat(Vector128.WidenLower(hw)) * ToFloat(Vector128.WidenLower(ha));
-            acc1 += ToFloat(Vector128.WidenUpper(hw)) * ToFloat(Vector128.WidenUpper(ha));
+            acc0 += Fp16.ToFloat(Vector128.WidenLower(hw)) * Fp16.ToFloat(Vector128.WidenLower(ha));
+            acc1 += Fp16.ToFloat(Vector128.WidenUpper(hw)) * Fp16.ToFloat(Vector128.WidenUpper(ha));
         }
 
         var sum = Vector128.Sum(acc0 + acc1);
@@ -38,14 +37,6 @@ public static unsafe partial class F16
         }
 
         return sum;
-    }
-
-    /// <summary>Four halves (in the low 16 bits of each lane) → floats, as <see cref="Fp16.ToFloat"/> does for finite values.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<float> ToFloat(Vector128<uint> h)
-    {
-        var magnitude = ((h & Vector128.Create(0x7FFFu)) << 13).AsSingle() * Vector128.Create(BitConverter.UInt32BitsToSingle((127 + 112) << 23));
-        return (magnitude.AsUInt32() | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace First.Cpu.Quants;
 
@@ -29,6 +30,22 @@ public static class Fp16
         var f = BitConverter.UInt32BitsToSingle(magnitude << 13) * BitConverter.UInt32BitsToSingle(Pow2To112Bits);
         return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((uint)(h & 0x8000) << 16));
     }
+    /// <summary>Four halves (the low 16 bits of each lane) → floats, as <see cref="ToFloat(ushort)"/> for finite values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> ToFloat(Vector128<uint> h)
+    {
+        var magnitude = ((h & Vector128.Create(0x7FFFu)) << 13).AsSingle() * Vector128.Create(BitConverter.UInt32BitsToSingle(Pow2To112Bits));
+        return (magnitude.AsUInt32() | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    /// <summary>Eight halves (the low 16 bits of each lane) → floats, as <see cref="ToFloat(ushort)"/> for finite values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToFloat(Vector256<uint> h)
+    {
+        var magnitude = ((h & Vector256.Create(0x7FFFu)) << 13).AsSingle() * Vector256.Create(BitConverter.UInt32BitsToSingle(Pow2To112Bits));
+        return (magnitude.AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+
     /// <summary>The half bits nearest to <paramref name="f"/> (ties to even; NaN → 0x7E00 | sign).</summary>
     public static ushort FromFloat(float f)
     {

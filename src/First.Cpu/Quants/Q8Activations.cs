@@ -30,32 +30,10 @@ public static unsafe class Q8Activations
     public static float* Sums(void* row, int n) => (float*)((byte*)row + n) + (n / BlockSize);
 
     /// <summary>Reference quantizer: ggml's Q8_0 quants and scale per block (see <see cref="Q8_0.Quantize"/>).</summary>
-    public static void Quantize(float* x, void* row, int n)
-    {
-        var q = (sbyte*)row;
-        var d = Scales(row, n);
-        var s = Sums(row, n);
-        BlockQ8_0 block;
-        for (var i = 0; i < n / BlockSize; i++)
-        {
-            Q8_0.Quantize(x + (i * BlockSize), &block, BlockSize);
-            Store(&block, q + (i * BlockSize), d + i, s + i);
-        }
-    }
+    public static void Quantize(float* x, void* row, int n) => QuantizeWith(&Q8_0.Quantize, x, row, n);
 
     /// <summary>The same bytes as <see cref="Quantize"/>, with 128-bit vectors (for inputs without NaN).</summary>
-    public static void QuantizeVector(float* x, void* row, int n)
-    {
-        var q = (sbyte*)row;
-        var d = Scales(row, n);
-        var s = Sums(row, n);
-        BlockQ8_0 block;
-        for (var i = 0; i < n / BlockSize; i++)
-        {
-            Q8_0.QuantizeVector(x + (i * BlockSize), &block, BlockSize);
-            Store(&block, q + (i * BlockSize), d + i, s + i);
-        }
-    }
+    public static void QuantizeVector(float* x, void* row, int n) => QuantizeWith(&Q8_0.QuantizeVector, x, row, n);
 
     /// <summary>Quants and scale back to floats, x = d·q.</summary>
     public static void Dequantize(void* row, float* y, int n)
@@ -65,6 +43,20 @@ public static unsafe class Q8Activations
         for (var i = 0; i < n; i++)
         {
             y[i] = q[i] * d[i / BlockSize];
+        }
+    }
+
+    /// <summary>Quantizes block by block into ggml's Q8_0 block with <paramref name="blockQuantizer"/>, then lays each out.</summary>
+    private static void QuantizeWith(delegate*<float*, void*, int, void> blockQuantizer, float* x, void* row, int n)
+    {
+        var q = (sbyte*)row;
+        var d = Scales(row, n);
+        var s = Sums(row, n);
+        BlockQ8_0 block;
+        for (var i = 0; i < n / BlockSize; i++)
+        {
+            blockQuantizer(x + (i * BlockSize), &block, BlockSize);
+            Store(&block, q + (i * BlockSize), d + i, s + i);
         }
     }
 

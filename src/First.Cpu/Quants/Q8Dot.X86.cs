@@ -101,12 +101,8 @@ internal static unsafe class Q8DotX86
 
     /// <summary>The half scales at the start of eight blocks, as floats (exact for finite halves).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> HalfScales(byte* blocks, Vector256<int> offsets)
-    {
-        var h = (Avx2.GatherVector256((int*)blocks, offsets, 1) & Vector256.Create(0xFFFF)).AsUInt32();
-        var magnitude = ((h & Vector256.Create(0x7FFFu)) << 13).AsSingle() * Vector256.Create(BitConverter.UInt32BitsToSingle((127 + 112) << 23));
-        return (magnitude.AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
-    }
+    public static Vector256<float> HalfScales(byte* blocks, Vector256<int> offsets) =>
+        Fp16.ToFloat((Avx2.GatherVector256((int*)blocks, offsets, 1) & Vector256.Create(0xFFFF)).AsUInt32());
 }
 
 /// <summary>Q4_0 nibbles as unsigned bytes 0..15 (= q − 8 + 8): low nibbles are values 0..15, high nibbles 16..31.</summary>
