@@ -18,6 +18,7 @@ public static class Program
         var root = new RootCommand("First: a CPU inference engine for LLMs with FiRST layer skipping.");
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(KernelsCommand.Create());
+        root.Subcommands.Add(RunCommand.Create());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -11,6 +11,14 @@ internal static class CliErrors
         {
             return body();
         }
+        catch (CliException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (First.Cpu.Model.ContextOverflowException e)
+        {
+            return Fail(e.Message);
+        }
         catch (GgufFormatException e)
         {
             return Fail($"invalid GGUF file: {e.Message}");
@@ -19,7 +27,7 @@ internal static class CliErrors
         {
             return Fail($"no such file: {e.FileName}");
         }
-        catch (PlatformNotSupportedException e)
+        catch (NotSupportedException e)
         {
             return Fail(e.Message);
         }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace First.Cpu.Kernels;
 
@@ -107,16 +108,20 @@ public static class Elementwise
     }
 
     /// <summary>SwiGLU: y = silu(gate) · up with silu(g) = g·sigmoid(g). <paramref name="y"/> may be <paramref name="gate"/>.</summary>
+    [SkipLocalsInit]
     public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
     {
-        if (gate.IsEmpty)
+        // In chunks through a stack buffer, so that y may overwrite gate.
+        Span<float> sigmoid = stackalloc float[256];
+        for (var i = 0; i < gate.Length; i += sigmoid.Length)
         {
-            return; // TensorPrimitives.Sigmoid refuses empty input
+            var n = Math.Min(sigmoid.Length, gate.Length - i);
+            var s = sigmoid[..n];
+            var g = gate.Slice(i, n);
+            TensorPrimitives.Sigmoid(g, s);
+            TensorPrimitives.Multiply(s, g, s);
+            TensorPrimitives.Multiply(s, up.Slice(i, n), y.Slice(i, n));
         }
-
-        TensorPrimitives.Sigmoid(gate, y);
-        TensorPrimitives.Multiply(y, gate, y);
-        TensorPrimitives.Multiply(y, up, y);
     }
 
     /// <summary>Scalar twin of <see cref="SwiGlu"/>.</summary>

@@ -1,0 +1,144 @@
+using First.Cpu.Kernels;
+using First.Gguf;
+
+namespace First.Cpu.Model;
+
+/// <summary>One transformer block's tensors: views into the map, each matrix with its kernels chosen.</summary>
+public sealed unsafe class LayerWeights
+{
+    /// <summary>RMSNorm weight before attention, [EmbeddingLength].</summary>
+    public required float* AttentionNorm { get; init; }
+
+    /// <summary>Query projection, [QueryLength rows][EmbeddingLength].</summary>
+    public required QuantMatrix Query { get; init; }
+
+    /// <summary>Key projection, [KvLength rows][EmbeddingLength].</summary>
+    public required QuantMatrix Key { get; init; }
+
+    /// <summary>Value projection, [KvLength rows][EmbeddingLength].</summary>
+    public required QuantMatrix Value { get; init; }
+
+    /// <summary>Output projection, [EmbeddingLength rows][QueryLength].</summary>
+    public required QuantMatrix Output { get; init; }
+
+    /// <summary>Query bias [QueryLength] (qwen2), or null.</summary>
+    public float* QueryBias { get; init; }
+
+    /// <summary>Key bias [KvLength] (qwen2), or null.</summary>
+    public float* KeyBias { get; init; }
+
+    /// <summary>Value bias [KvLength] (qwen2), or null.</summary>
+    public float* ValueBias { get; init; }
+
+    /// <summary>RMSNorm weight before the feed-forward network, [EmbeddingLength].</summary>
+    public required float* FeedForwardNorm { get; init; }
+
+    /// <summary>Gate projection, [FeedForwardLength rows][EmbeddingLength].</summary>
+    public required QuantMatrix Gate { get; init; }
+
+    /// <summary>Up projection, [FeedForwardLength rows][EmbeddingLength].</summary>
+    public required QuantMatrix Up { get; init; }
+
+    /// <summary>Down projection, [EmbeddingLength rows][FeedForwardLength].</summary>
+    public required QuantMatrix Down { get; init; }
+
+    /// <summary>Bytes of weights one token reads in this layer (what skipping it saves at decode).</summary>
+    public long MatrixBytes => Query.Bytes + Key.Bytes + Value.Bytes + Output.Bytes + Gate.Bytes + Up.Bytes + Down.Bytes;
+}
+
+/// <summary>
+/// Every tensor of a model as typed views into the memory map, in its stored format (no dequantized
+/// copies), with shapes checked against <see cref="ModelConfig"/> and kernels chosen once. Tensor
+/// names are llama.cpp's (llama-arch.cpp, LLM_TENSOR_NAMES). Read-only: many sessions share it.
+/// </summary>
+public sealed unsafe class ModelWeights
+{
+    private ModelWeights(ModelConfig config, QuantMatrix embedding, float* outputNorm, QuantMatrix output, LayerWeights[] layers)
+    {
+        Config = config;
+        TokenEmbedding = embedding;
+        OutputNorm = outputNorm;
+        Output = output;
+        Layers = layers;
+    }
+
+    /// <summary>The hyperparameters the shapes were checked against.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>Token embeddings, [VocabularySize rows][EmbeddingLength]; rows are dequantized on lookup.</summary>
+    public QuantMatrix TokenEmbedding { get; }
+
+    /// <summary>Final RMSNorm weight, [EmbeddingLength].</summary>
+    public float* OutputNorm { get; }
+
+    /// <summary>Output head, [VocabularySize rows][EmbeddingLength] (the embedding itself when tied).</summary>
+    public QuantMatrix Output { get; }
+
+    /// <summary>The blocks, first to last.</summary>
+    public IReadOnlyList<LayerWeights> Layers { get; }
+
+    /// <summary>Binds the tensors of <paramref name="file"/> (which must stay open while the weights are used).</summary>
+    /// <exception cref="GgufFormatException">A tensor is missing or has the wrong shape; the message names it.</exception>
+    /// <exception cref="NotSupportedException">A tensor's type has no kernel; the message names it.</exception>
+    public static ModelWeights Bind(GgufFile file, ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(config);
+        var d = config.EmbeddingLength;
+        var embedding = Matrix(file, "token_embd.weight", config.VocabularySize, d);
+        var output = file.FindTensor("output.weight") is null ? embedding : Matrix(file, "output.weight", config.VocabularySize, d);
+        var layers = new LayerWeights[config.LayerCount];
+        for (var i = 0; i < layers.Length; i++)
+        {
+            string N(string t) => $"blk.{i}.{t}";
+            layers[i] = new LayerWeights
+            {
+                AttentionNorm = Vector(file, N("attn_norm.weight"), d),
+                Query = Matrix(file, N("attn_q.weight"), config.QueryLength, d),
+                Key = Matrix(file, N("attn_k.weight"), config.KvLength, d),
+                Value = Matrix(file, N("attn_v.weight"), config.KvLength, d),
+                Output = Matrix(file, N("attn_output.weight"), d, config.QueryLength),
+                QueryBias = config.HasQkvBias ? Vector(file, N("attn_q.bias"), config.QueryLength) : null,
+                KeyBias = config.HasQkvBias ? Vector(file, N("attn_k.bias"), config.KvLength) : null,
+                ValueBias = config.HasQkvBias ? Vector(file, N("attn_v.bias"), config.KvLength) : null,
+                FeedForwardNorm = Vector(file, N("ffn_norm.weight"), d),
+                Gate = Matrix(file, N("ffn_gate.weight"), config.FeedForwardLength, d),
+                Up = Matrix(file, N("ffn_up.weight"), config.FeedForwardLength, d),
+                Down = Matrix(file, N("ffn_down.weight"), d, config.FeedForwardLength),
+            };
+        }
+
+        return new ModelWeights(config, embedding, Vector(file, "output_norm.weight", d), output, layers);
+    }
+
+    private static QuantMatrix Matrix(GgufFile file, string name, int rows, int cols)
+    {
+        var t = file.GetTensor(name);
+        if (t.Shape.Count < 2 || t.Shape[0] != cols || t.Shape[1] != rows || t.Shape.Skip(2).Any(x => x != 1))
+        {
+            throw new GgufFormatException($"tensor has shape [{t.ShapeText}], expected [{cols}, {rows}]", tensor: name);
+        }
+
+        try
+        {
+            return QuantMatrix.FromTensor(file, t);
+        }
+        catch (Exception e) when (e is NotSupportedException or KeyNotFoundException or ArgumentException)
+        {
+            throw new NotSupportedException($"tensor '{name}': type {GgmlTypes.NameOf((uint)t.Type)} is not supported ({e.Message})", e);
+        }
+    }
+
+    private static float* Vector(GgufFile file, string name, int length)
+    {
+        var t = file.GetTensor(name);
+        if (t.ElementCount != length)
+        {
+            throw new GgufFormatException($"tensor has shape [{t.ShapeText}], expected [{length}]", tensor: name);
+        }
+
+        return t.Type == GgmlType.F32
+            ? (float*)file.GetTensorPointer(t)
+            : throw new NotSupportedException($"tensor '{name}': type {GgmlTypes.NameOf((uint)t.Type)} is not supported for a norm or bias (f32 is)");
+    }
+}

@@ -1,0 +1,187 @@
+using System.Numerics.Tensors;
+using First.Cpu.Kernels;
+
+namespace First.Cpu.Model;
+
+/// <summary>
+/// The forward pass of llama and qwen2 (llama.cpp's llm_build_llama / llm_build_qwen2), composed of
+/// kernels: per layer RMSNorm → Q, K, V (+ biases) → RoPE → KV cache → attention → output projection
+/// → residual; RMSNorm → gate, up → SwiGLU → down → residual. Layers the plan skips are not touched:
+/// no weight read, no KV written.
+/// </summary>
+internal static unsafe class Transformer
+{
+    /// <summary>
+    /// Evaluates <paramref name="n"/> ≤ BatchSize tokens at positions start..start+n−1. With
+    /// <paramref name="allLogits"/> null only the last token's logits are computed, into the session's buffer.
+    /// </summary>
+    public static void Forward(Session s, int* tokens, int n, int start, LayerPlan plan, float* allLogits)
+    {
+        var c = s.Config;
+        var w = s.Weights;
+        var d = c.EmbeddingLength;
+
+        // x[t] = embedding row of token t (dequantized as ggml_get_rows does).
+        var embedding = w.TokenEmbedding;
+        for (var t = 0; t < n; t++)
+        {
+            embedding.Format.Dequantize(embedding.Data + ((long)tokens[t] * embedding.RowBytes), s.X + ((long)t * d), d);
+        }
+
+        for (var l = 0; l < c.LayerCount; l++)
+        {
+            if (plan.Runs(l))
+            {
+                Layer(s, w.Layers[l], l, n, start);
+            }
+        }
+
+        if (allLogits != null)
+        {
+            Norm(s.X, w.OutputNorm, c.RmsEpsilon, s.Normed, n, d);
+            MatMul.Multiply(w.Output, s.Normed, d, n, s.Quantized, allLogits, c.VocabularySize, s.Pool);
+            new ReadOnlySpan<float>(allLogits + ((long)(n - 1) * c.VocabularySize), c.VocabularySize).CopyTo(new Span<float>(s.LogitsBuffer, c.VocabularySize));
+        }
+        else
+        {
+            var last = s.X + ((long)(n - 1) * d);
+            Norm(last, w.OutputNorm, c.RmsEpsilon, s.Normed, 1, d);
+            MatMul.Multiply(w.Output, s.Normed, d, 1, s.Quantized, s.LogitsBuffer, c.VocabularySize, s.Pool);
+        }
+    }
+
+    private static void Layer(Session s, LayerWeights lw, int layer, int n, int start)
+    {
+        var c = s.Config;
+        var d = c.EmbeddingLength;
+        var hd = c.HeadDimension;
+        var qLen = c.QueryLength;
+        var kvLen = c.KvLength;
+
+        // Attention block.
+        Norm(s.X, lw.AttentionNorm, c.RmsEpsilon, s.Normed, n, d);
+        Project(s, s.Normed, d, n, lw.Query, s.Q, lw.Key, s.K, lw.Value, s.V);
+        AddBias(s.Q, lw.QueryBias, n, qLen);
+        AddBias(s.K, lw.KeyBias, n, kvLen);
+        AddBias(s.V, lw.ValueBias, n, kvLen);
+        for (var t = 0; t < n; t++)
+        {
+            var pos = start + t;
+            for (var h = 0; h < c.HeadCount; h++)
+            {
+                Elementwise.Rope(new Span<float>(s.Q + ((long)t * qLen) + (h * hd), hd), pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, c.RopeNeox);
+            }
+
+            for (var g = 0; g < c.HeadCountKv; g++)
+            {
+                var k = s.K + ((long)t * kvLen) + (g * hd);
+                Elementwise.Rope(new Span<float>(k, hd), pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, c.RopeNeox);
+                Store(s.Cache, s.Cache.Keys(layer), g, pos, k);
+                Store(s.Cache, s.Cache.Values(layer), g, pos, s.V + ((long)t * kvLen) + (g * hd));
+            }
+        }
+
+        var job = new AttentionJob
+        {
+            Queries = s.Q,
+            Output = s.Attended,
+            Keys = s.Cache.Keys(layer),
+            Values = s.Cache.Values(layer),
+            Half = s.Cache.Type == KvCacheType.F16,
+            Capacity = s.Cache.Capacity,
+            Heads = c.HeadCount,
+            KvHeads = c.HeadCountKv,
+            HeadDimension = hd,
+            Tokens = n,
+            StartPosition = start,
+            Scale = 1f / MathF.Sqrt(hd),
+            Scratch = s.AttentionScratch,
+        };
+        Attention.Run(ref job, s.Pool);
+        MatMul.Multiply(lw.Output, s.Attended, qLen, n, s.Quantized, s.Normed, d, s.Pool);
+        Residual(s.X, s.Normed, n * d);
+
+        // Feed-forward block.
+        Norm(s.X, lw.FeedForwardNorm, c.RmsEpsilon, s.Normed, n, d);
+        Project(s, s.Normed, d, n, lw.Gate, s.Gate, lw.Up, s.Up, default, null);
+        var ff = c.FeedForwardLength;
+        var all = (long)n * ff;
+        Elementwise.SwiGlu(new ReadOnlySpan<float>(s.Gate, (int)all), new ReadOnlySpan<float>(s.Up, (int)all), new Span<float>(s.Gate, (int)all));
+        MatMul.Multiply(lw.Down, s.Gate, ff, n, s.Quantized, s.Normed, d, s.Pool);
+        Residual(s.X, s.Normed, n * d);
+    }
+
+    /// <summary>y[t] = RMSNorm(x[t]) ⊙ weight for n rows of d.</summary>
+    private static void Norm(float* x, float* weight, float eps, float* y, int n, int d)
+    {
+        var wt = new ReadOnlySpan<float>(weight, d);
+        for (var t = 0; t < n; t++)
+        {
+            Elementwise.RmsNorm(new ReadOnlySpan<float>(x + ((long)t * d), d), wt, eps, new Span<float>(y + ((long)t * d), d));
+        }
+    }
+
+    /// <summary>
+    /// Two or three projections of the same input: the input is quantized once when the matrices want the
+    /// same activation format (they almost always do).
+    /// </summary>
+    private static void Project(Session s, float* x, int d, int n, QuantMatrix a, float* ya, QuantMatrix b, float* yb, QuantMatrix c, float* yc)
+    {
+        MatMul.QuantizeInputs(a, x, d, n, s.Quantized);
+        MatMul.Multiply(a, s.Quantized, n, ya, a.Rows, s.Pool);
+        Next(s, x, d, n, a, b, yb);
+        if (yc != null)
+        {
+            Next(s, x, d, n, a, c, yc);
+        }
+
+        static void Next(Session s, float* x, int d, int n, QuantMatrix first, QuantMatrix m, float* y)
+        {
+            if (m.Activations != first.Activations || m.Quantizer.Name != first.Quantizer.Name)
+            {
+                // A different format than the first matrix: quantize again (the first's inputs are no longer needed).
+                MatMul.QuantizeInputs(m, x, d, n, s.Quantized);
+                MatMul.Multiply(m, s.Quantized, n, y, m.Rows, s.Pool);
+                MatMul.QuantizeInputs(first, x, d, n, s.Quantized);
+            }
+            else
+            {
+                MatMul.Multiply(m, s.Quantized, n, y, m.Rows, s.Pool);
+            }
+        }
+    }
+
+    private static void AddBias(float* y, float* bias, int n, int width)
+    {
+        if (bias == null)
+        {
+            return;
+        }
+
+        var b = new ReadOnlySpan<float>(bias, width);
+        for (var t = 0; t < n; t++)
+        {
+            var row = new Span<float>(y + ((long)t * width), width);
+            TensorPrimitives.Add(row, b, row);
+        }
+    }
+
+    private static void Residual(float* x, float* delta, int count) =>
+        TensorPrimitives.Add(new ReadOnlySpan<float>(x, count), new ReadOnlySpan<float>(delta, count), new Span<float>(x, count));
+
+    /// <summary>Writes one head's row at <paramref name="pos"/> into a cache laid out [kvHeads][capacity][headDim].</summary>
+    private static void Store(KvCache cache, void* layer, int head, int pos, float* row)
+    {
+        var hd = cache.HeadDimension;
+        var offset = (((long)head * cache.Capacity) + pos) * hd;
+        var source = new ReadOnlySpan<float>(row, hd);
+        if (cache.Type == KvCacheType.F16)
+        {
+            TensorPrimitives.ConvertToHalf(source, new Span<Half>((Half*)layer + offset, hd));
+        }
+        else
+        {
+            source.CopyTo(new Span<float>((float*)layer + offset, hd));
+        }
+    }
+}
