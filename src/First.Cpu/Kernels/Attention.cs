@@ -95,43 +95,70 @@ public static unsafe class Attention
             var output = new Span<float>(job.Output + ((long)t * job.Heads * hd) + (h * hd), hd);
             if (job.Half)
             {
-                var keys = (Half*)job.Keys + headOffset;
-                RoundToHalf(query, q);
-                for (var p = 0; p < n; p++)
-                {
-                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(keys + ((long)p * hd), hd), row);
-                    scores[p] = TensorPrimitives.Dot(q, row) * job.Scale;
-                }
+                HalfHead(ref job, query, output, q, row, headOffset, n);
+                continue;
             }
-            else
+
+            var keys = (float*)job.Keys + headOffset;
+            for (var p = 0; p < n; p++)
             {
-                var keys = (float*)job.Keys + headOffset;
-                for (var p = 0; p < n; p++)
-                {
-                    scores[p] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(keys + ((long)p * hd), hd)) * job.Scale;
-                }
+                scores[p] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(keys + ((long)p * hd), hd)) * job.Scale;
             }
 
             Elementwise.Softmax(scores);
             output.Clear();
-            if (job.Half)
+            var values = (float*)job.Values + headOffset;
+            for (var p = 0; p < n; p++)
             {
-                var values = (Half*)job.Values + headOffset;
-                for (var p = 0; p < n; p++)
-                {
-                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(values + ((long)p * hd), hd), row);
-                    TensorPrimitives.MultiplyAdd(row, scores[p], output, output);
-                }
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + ((long)p * hd), hd), scores[p], output, output);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One head over a half cache, in the order and precision of ggml's CPU flash attention
+    /// (ggml-cpu/ops.cpp, flash_attn_ext_f16): the query is rounded to half; each key's score is a sum of
+    /// float products; softmax is online (running maximum M and sum S); the value accumulator is a half
+    /// vector, rounded after every rescale and every multiply-add; at the end it is divided by S.
+    /// llama.cpp runs this path by default on CPUs, and greedy text follows its roundings.
+    /// </summary>
+    private static void HalfHead(ref AttentionJob job, ReadOnlySpan<float> query, Span<float> output, Span<float> q, Span<float> row, long headOffset, int n)
+    {
+        var hd = job.HeadDimension;
+        var keys = (Half*)job.Keys + headOffset;
+        var values = (Half*)job.Values + headOffset;
+        RoundToHalf(query, q);
+        output.Clear();
+        float m = float.NegativeInfinity, sum = 0;
+        for (var p = 0; p < n; p++)
+        {
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(keys + ((long)p * hd), hd), row);
+            var dot = 0.0;
+            for (var i = 0; i < hd; i++)
+            {
+                dot += q[i] * row[i];
+            }
+
+            var s = (float)dot * job.Scale;
+            float ms = 1, vs = 1;
+            if (s > m)
+            {
+                ms = MathF.Exp(m - s);
+                m = s;
+                HalfAccumulator.Scale(output, ms);
             }
             else
             {
-                var values = (float*)job.Values + headOffset;
-                for (var p = 0; p < n; p++)
-                {
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + ((long)p * hd), hd), scores[p], output, output);
-                }
+                vs = MathF.Exp(s - m);
             }
+
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(values + ((long)p * hd), hd), row);
+            HalfAccumulator.MultiplyAdd(output, row, vs);
+            sum = MathF.FusedMultiplyAdd(sum, ms, vs);
         }
+
+        var inverse = sum == 0 ? 0 : 1 / sum;
+        TensorPrimitives.Multiply(output, inverse, output);
     }
 
     private static void RoundToHalf(ReadOnlySpan<float> x, Span<float> y)
