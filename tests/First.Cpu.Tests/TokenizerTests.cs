@@ -11,7 +11,8 @@ namespace First.Cpu.Tests;
 /// </summary>
 public sealed class TokenizerTests
 {
-    public static TheoryData<string> Vocabularies() => ["ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf"];
+    public static TheoryData<string> Vocabularies() =>
+        ["ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-gpt-2.gguf"];
 
     [Theory]
     [MemberData(nameof(Vocabularies))]
