@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using First.Cpu.Kernels;
 using FsCheck;
 using FsCheck.Fluent;
@@ -59,6 +60,74 @@ public sealed class ElementwiseTests
                     Assert.InRange(fast.Sum(), 0.9999f, 1.0001f);
                 }
             }).Check(Config.QuickThrowOnFailure.WithMaxTest(3));
+        }
+    }
+
+    [Fact]
+    public void SwiGlu_may_write_over_its_gate_input()
+    {
+        for (var n = 0; n <= 600; n += 37)
+        {
+            var len = n;
+            Prop.ForAll(Arb.From(Values(len, 12f).Two()), p =>
+            {
+                var (g, u) = p;
+                var expected = new float[len];
+                Elementwise.SwiGluScalar(g, u, expected);
+                Elementwise.SwiGlu(g, u, g);
+                for (var i = 0; i < len; i++)
+                {
+                    Assert.True(Math.Abs(g[i] - expected[i]) <= 1e-6f * Math.Abs(expected[i]) + 1e-7f, $"n={len} i={i}: {g[i]} vs {expected[i]}");
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(3));
+        }
+    }
+
+    [Fact]
+    public void Half_rounding_of_the_vector_path_equals_a_conversion_through_Half()
+    {
+        // Random bit patterns (every exponent: normal, subnormal, overflow, NaN) and every half boundary ±1 ulp.
+        var special = Enumerable.Range(0, 0x7C01).SelectMany(h =>
+        {
+            var f = (float)BitConverter.UInt16BitsToHalf((ushort)h);
+            var mid = h < 0x7C00 ? ((double)f + (double)(float)BitConverter.UInt16BitsToHalf((ushort)(h + 1))) / 2 : f;
+            return new[] { f, (float)mid, MathF.BitIncrement((float)mid), MathF.BitDecrement((float)mid), -(float)mid };
+        }).ToArray();
+        Check(special);
+        Prop.ForAll(Arb.From(Gen.ArrayOf(ArbMap.Default.GeneratorFor<uint>(), 64)), bits => Check([.. bits.Select(BitConverter.UInt32BitsToSingle)]))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(500));
+
+        static void Check(float[] values)
+        {
+            for (var i = 0; i + 8 <= values.Length; i += 8)
+            {
+                var rounded = HalfAccumulator.Round(Vector256.Create<float>(values.AsSpan(i, 8)));
+                for (var k = 0; k < 8; k++)
+                {
+                    var expected = HalfAccumulator.RoundScalar(values[i + k]);
+                    Assert.True(expected.Equals(rounded[k]), $"{values[i + k]:R} ({BitConverter.SingleToUInt32Bits(values[i + k]):X8}): Half gives {expected:R}, vector {rounded[k]:R}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Half_accumulator_updates_equal_their_scalar_twins_for_every_length()
+    {
+        for (var n = 1; n <= 70; n++)
+        {
+            var len = n;
+            Prop.ForAll(Arb.From(Values(len, 4f).Two()), p =>
+            {
+                var (x, y0) = p;
+                var y = y0.Select(HalfAccumulator.RoundScalar).ToArray();
+                var expected = y.Select((v, i) => HalfAccumulator.RoundScalar(MathF.FusedMultiplyAdd(x[i], 0.37f, v))).ToArray();
+                HalfAccumulator.MultiplyAdd(y, x, 0.37f);
+                Assert.Equal(expected, y);
+                var scaled = y.Select(v => HalfAccumulator.RoundScalar(v * 0.61f)).ToArray();
+                HalfAccumulator.Scale(y, 0.61f);
+                Assert.Equal(scaled, y);
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(5));
         }
     }
 

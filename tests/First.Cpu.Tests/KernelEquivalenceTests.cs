@@ -69,6 +69,59 @@ public sealed unsafe class KernelEquivalenceTests
         }
     }
 
+    public static TheoryData<string> Dot4Kernels() => [.. KernelRegistry.AllDots.Where(k => k.Dot4 != null).Select(k => k.Name)];
+
+    [Theory]
+    [MemberData(nameof(Dot4Kernels))]
+    public void Dot4_equals_four_scalar_dots_within_rounding_for_every_length(string name)
+    {
+        var kernel = Runnable(name);
+        var format = QuantFormats.Get(kernel.Type);
+        var activation = format.Activation;
+        for (var blocks = 1; blocks <= 40; blocks++)
+        {
+            var count = blocks;
+            var gen = from w in Generators.RealisticRow(32, count)
+                      from a0 in Generators.RealisticRow(32, count)
+                      from a1 in Generators.RealisticRow(32, count)
+                      from a2 in Generators.RealisticRow(32, count)
+                      from a3 in Generators.RealisticRow(32, count)
+                      select (w, new[] { a0, a1, a2, a3 });
+            Prop.ForAll(Arb.From(gen), c =>
+            {
+                var (wf, afs) = c;
+                var n = wf.Length;
+                var stride = activation.Bytes(n) + 32; // rows need not be adjacent
+                var w = new byte[format.RowBytes(n)];
+                var a = new byte[4 * stride];
+                var output = new float[4];
+                fixed (float* pw = wf)
+                fixed (byte* qw = w)
+                fixed (byte* qa = a)
+                fixed (float* o = output)
+                {
+                    format.Quantize(pw, qw, n);
+                    for (var t = 0; t < 4; t++)
+                    {
+                        fixed (float* pa = afs[t])
+                        {
+                            activation.Quantize(pa, qa + (t * stride), n);
+                        }
+                    }
+
+                    kernel.Dot4(qw, qa, stride, n, o);
+                    for (var t = 0; t < 4; t++)
+                    {
+                        var expected = format.DotScalar(qw, qa + (t * stride), n);
+                        var budget = Budget(format, activation, qw, qa + (t * stride), n);
+                        Assert.True(Math.Abs((double)expected - output[t]) <= budget,
+                            $"{name}, {count} blocks, token {t}: scalar {expected:R}, kernel {output[t]:R}, budget {budget:R}");
+                    }
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(8));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Quantizers))]
     public void Quantizer_writes_the_bytes_of_the_scalar_quantizer(string name)

@@ -22,7 +22,7 @@ public sealed unsafe class MatMulTests
         var format = QuantFormats.Get(type);
         var gen = from rows in Gen.Choose(1, 70)
                   from blocks in Gen.Choose(1, 4)
-                  from tokens in Gen.Choose(1, 5)
+                  from tokens in Gen.Choose(1, 10)
                   from threads in Gen.Choose(1, 3)
                   from seed in ArbMap.Default.GeneratorFor<int>()
                   select new Case(rows, blocks * Math.Max(format.Info.BlockSize, 32), tokens, threads, seed);
@@ -50,11 +50,25 @@ public sealed unsafe class MatMulTests
                 fixed (float* py = y)
                 {
                     MatMul.Multiply(m, x, cols, tokens, s, py, rows + 3, pool);
+                    // Groups of four tokens go through the kernel's four-token form where it has one.
+                    var grouped = m.Kernel.Dot4 != null ? tokens & ~3 : 0;
+                    var four = stackalloc float[4];
                     for (var t = 0; t < tokens; t++)
                     {
                         for (var row = 0; row < rows; row++)
                         {
-                            var expected = m.Kernel.Dot(qw + (row * m.RowBytes), s + (t * m.ActivationRowBytes), cols);
+                            var w = qw + (row * m.RowBytes);
+                            float expected;
+                            if (t < grouped)
+                            {
+                                m.Kernel.Dot4(w, s + (t / 4 * 4 * m.ActivationRowBytes), m.ActivationRowBytes, cols, four);
+                                expected = four[t % 4];
+                            }
+                            else
+                            {
+                                expected = m.Kernel.Dot(w, s + (t * m.ActivationRowBytes), cols);
+                            }
+
                             Assert.Equal(expected, py[(t * (rows + 3)) + row]);
                         }
                     }

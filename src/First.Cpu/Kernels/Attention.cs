@@ -51,11 +51,15 @@ public unsafe struct AttentionJob
 /// across a pool by (token, KV head). With a half cache the query is rounded to half before the
 /// scores, as ggml converts it to the cache's type for the product (ggml_mul_mat / flash_attn_ext);
 /// sums are in float.
+/// Half caches follow ggml's flash attention (see HalfHead).
 /// </summary>
 public static unsafe class Attention
 {
     /// <summary>Scratch floats one participant needs: scores for every position, a query and a key/value row.</summary>
-    public static int ScratchFloats(int capacity, int headDim) => capacity + (2 * headDim) + 16;
+    public static int ScratchFloats(int capacity, int headDim) => capacity + (2 * headDim) + (2 * Chunk * headDim) + 16;
+
+    /// <summary>Positions whose halves are converted at once for every head of a KV group.</summary>
+    private const int Chunk = 32;
 
     /// <summary>Runs <paramref name="job"/> on <paramref name="pool"/>.</summary>
     public static void Run(ref AttentionJob job, WorkerPool pool)
@@ -69,11 +73,11 @@ public static unsafe class Attention
     private static void RunUnits(void* context, int index, int count)
     {
         ref var job = ref Unsafe.AsRef<AttentionJob>(context);
+        // Units (token, KV head) are dealt out in turn: later tokens see more positions, so contiguous
+        // shares would leave the first participant idle.
         var units = job.Tokens * job.KvHeads;
-        var start = (int)((long)units * index / count);
-        var end = (int)((long)units * (index + 1) / count);
         var scratch = job.Scratch + ((long)index * ScratchFloats(job.Capacity, job.HeadDimension));
-        for (var u = start; u < end; u++)
+        for (var u = index; u < units; u += count)
         {
             Unit(ref job, u / job.KvHeads, u % job.KvHeads, scratch);
         }
@@ -89,15 +93,16 @@ public static unsafe class Attention
         var q = new Span<float>(scratch + job.Capacity, hd);
         var row = new Span<float>(scratch + job.Capacity + hd, hd);
         var headOffset = (long)g * job.Capacity * hd;
+        if (job.Half)
+        {
+            HalfGroup(ref job, t, g, n, scratch + job.Capacity + (2 * hd));
+            return;
+        }
+
         for (var h = g * group; h < (g + 1) * group; h++)
         {
             var query = new ReadOnlySpan<float>(job.Queries + ((long)t * job.Heads * hd) + (h * hd), hd);
             var output = new Span<float>(job.Output + ((long)t * job.Heads * hd) + (h * hd), hd);
-            if (job.Half)
-            {
-                HalfHead(ref job, query, output, q, row, headOffset, n);
-                continue;
-            }
 
             var keys = (float*)job.Keys + headOffset;
             for (var p = 0; p < n; p++)
@@ -116,49 +121,97 @@ public static unsafe class Attention
     }
 
     /// <summary>
-    /// One head over a half cache, in the order and precision of ggml's CPU flash attention
-    /// (ggml-cpu/ops.cpp, flash_attn_ext_f16): the query is rounded to half; each key's score is a sum of
-    /// float products; softmax is online (running maximum M and sum S); the value accumulator is a half
-    /// vector, rounded after every rescale and every multiply-add; at the end it is divided by S.
-    /// llama.cpp runs this path by default on CPUs, and greedy text follows its roundings.
+    /// The heads of KV group <paramref name="g"/> for token <paramref name="t"/> over a half cache, in the order
+    /// and precision of ggml's CPU flash attention (ggml-cpu/ops.cpp, flash_attn_ext_f16): the query is
+    /// rounded to half; each key's score is a sum of float products; softmax is online (running maximum M
+    /// and sum S); the value accumulator is a half vector, rounded after every rescale and every multiply-add;
+    /// at the end it is divided by S. llama.cpp runs this path by default on CPUs, and greedy text follows
+    /// its roundings. Keys and values are converted to floats a chunk of positions at a time, once for all
+    /// the group's heads.
     /// </summary>
-    private static void HalfHead(ref AttentionJob job, ReadOnlySpan<float> query, Span<float> output, Span<float> q, Span<float> row, long headOffset, int n)
+    [SkipLocalsInit]
+    private static void HalfGroup(ref AttentionJob job, int t, int g, int n, float* scratch)
     {
         var hd = job.HeadDimension;
+        var group = job.Heads / job.KvHeads;
+        var headOffset = (long)g * job.Capacity * hd;
         var keys = (Half*)job.Keys + headOffset;
         var values = (Half*)job.Values + headOffset;
-        RoundToHalf(query, q);
-        output.Clear();
-        float m = float.NegativeInfinity, sum = 0;
-        for (var p = 0; p < n; p++)
+        var kf = scratch;
+        var vf = scratch + (Chunk * hd);
+        var first = g * group;
+        var queries = job.Queries + ((long)t * job.Heads * hd) + (first * hd);
+        var outputs = job.Output + ((long)t * job.Heads * hd) + (first * hd);
+        Span<float> m = stackalloc float[group];
+        Span<float> sum = stackalloc float[group];
+        m.Fill(float.NegativeInfinity);
+        sum.Clear();
+        new Span<float>(outputs, group * hd).Clear();
+        for (var h = 0; h < group; h++)
         {
-            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(keys + ((long)p * hd), hd), row);
-            var dot = 0.0;
-            for (var i = 0; i < hd; i++)
-            {
-                dot += q[i] * row[i];
-            }
-
-            var s = (float)dot * job.Scale;
-            float ms = 1, vs = 1;
-            if (s > m)
-            {
-                ms = MathF.Exp(m - s);
-                m = s;
-                HalfAccumulator.Scale(output, ms);
-            }
-            else
-            {
-                vs = MathF.Exp(s - m);
-            }
-
-            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(values + ((long)p * hd), hd), row);
-            HalfAccumulator.MultiplyAdd(output, row, vs);
-            sum = MathF.FusedMultiplyAdd(sum, ms, vs);
+            var query = new Span<float>(queries + (h * hd), hd);
+            RoundToHalf(query, query); // the queries are not needed unrounded again
         }
 
-        var inverse = sum == 0 ? 0 : 1 / sum;
-        TensorPrimitives.Multiply(output, inverse, output);
+        for (var p0 = 0; p0 < n; p0 += Chunk)
+        {
+            var count = Math.Min(Chunk, n - p0);
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(keys + ((long)p0 * hd), count * hd), new Span<float>(kf, count * hd));
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(values + ((long)p0 * hd), count * hd), new Span<float>(vf, count * hd));
+            for (var h = 0; h < group; h++)
+            {
+                var q = new ReadOnlySpan<float>(queries + (h * hd), hd);
+                var output = new Span<float>(outputs + (h * hd), hd);
+                float mh = m[h], sh = sum[h];
+                for (var p = 0; p < count; p++)
+                {
+                    var s = Dot(q, new ReadOnlySpan<float>(kf + (p * hd), hd)) * job.Scale;
+                    float ms = 1, vs = 1;
+                    if (s > mh)
+                    {
+                        ms = MathF.Exp(mh - s);
+                        mh = s;
+                        HalfAccumulator.Scale(output, ms);
+                    }
+                    else
+                    {
+                        vs = MathF.Exp(s - mh);
+                    }
+
+                    HalfAccumulator.MultiplyAdd(output, new ReadOnlySpan<float>(vf + (p * hd), hd), vs);
+                    sh = MathF.FusedMultiplyAdd(sh, ms, vs);
+                }
+
+                m[h] = mh;
+                sum[h] = sh;
+            }
+        }
+
+        for (var h = 0; h < group; h++)
+        {
+            var output = new Span<float>(outputs + (h * hd), hd);
+            TensorPrimitives.Multiply(output, sum[h] == 0 ? 0 : 1 / sum[h], output);
+        }
+    }
+
+    /// <summary>
+    /// q·k as ggml_vec_dot_f16 sums it: below 32 values (its SIMD step) every product is added in double;
+    /// from 32 on in float lanes (the order of ggml's lanes is not reproduced).
+    /// </summary>
+    private static float Dot(ReadOnlySpan<float> q, ReadOnlySpan<float> k)
+    {
+        if (q.Length >= 32)
+        {
+            return TensorPrimitives.Dot(q, k);
+        }
+
+        var dot = 0.0;
+        for (var i = 0; i < q.Length; i++)
+        {
+            dot += q[i] * k[i];
+        }
+
+        return (float)dot;
     }
 
     private static void RoundToHalf(ReadOnlySpan<float> x, Span<float> y)

@@ -54,30 +54,22 @@ internal static class HalfAccumulator
     /// <summary>Scalar twin: the nearest half of <paramref name="x"/>, as a float.</summary>
     public static float RoundScalar(float x) => (float)(Half)x;
 
-    /// <summary>Each lane to the nearest half (ties to even), as floats.</summary>
+    /// <summary>Each lane to the nearest half (ties to even), as floats; the same as a conversion through <see cref="Half"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Round(Vector256<float> x)
     {
-        // A normal half keeps 10 of the float's 23 fraction bits: add half an ulp of the half (minus one,
-        // plus the lowest kept bit, for ties to even) and clear the 13 dropped bits. Exact for magnitudes in
-        // [2^-14, 65504]; zero stays zero. Other lanes go through Half.
-        var bits = x.AsUInt32();
-        var rounded = (bits + Vector256.Create(0xFFFu) + ((bits >> 13) & Vector256<uint>.One)) & Vector256.Create(~0x1FFFu);
+        // Normal halves keep 10 of the float's 23 fraction bits: add half an ulp of the half (minus one, plus
+        // the lowest kept bit, for ties to even) and clear the 13 dropped bits. Below 2^-14 halves are
+        // subnormal, multiples of 2^-24: adding and taking back 0.5, whose float ulp is 2^-24, rounds to one
+        // (ties to even). From 65520 on the nearest half is infinity. NaN stays NaN.
+        var sign = x.AsUInt32() & Vector256.Create(0x8000_0000u);
         var magnitude = Vector256.Abs(x);
-        var normal = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(6.103515625e-05f)) & Vector256.LessThan(magnitude, Vector256.Create(65520f));
-        var zero = Vector256.Equals(magnitude, Vector256<float>.Zero);
-        if ((normal | zero).ExtractMostSignificantBits() == 0xFF)
-        {
-            return rounded.AsSingle();
-        }
-
-        Span<float> lanes = stackalloc float[8];
-        x.CopyTo(lanes);
-        for (var i = 0; i < 8; i++)
-        {
-            lanes[i] = (float)(Half)lanes[i];
-        }
-
-        return Vector256.Create<float>(lanes);
+        var bits = magnitude.AsUInt32();
+        var normal = ((bits + Vector256.Create(0xFFFu) + ((bits >> 13) & Vector256<uint>.One)) & Vector256.Create(~0x1FFFu)).AsSingle();
+        var subnormal = (magnitude + Vector256.Create(0.5f)) - Vector256.Create(0.5f);
+        var rounded = Vector256.ConditionalSelect(Vector256.LessThan(magnitude, Vector256.Create(6.103515625e-05f)), subnormal, normal);
+        rounded = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(65520f)), Vector256.Create(float.PositiveInfinity), rounded);
+        rounded = Vector256.ConditionalSelect(Vector256.Equals(x, x), rounded, x);
+        return (rounded.AsUInt32() | sign).AsSingle();
     }
 }

@@ -34,12 +34,14 @@ public enum KernelPath
 /// <summary>A dot-product kernel: n weights of one format · n activations of its partner format.</summary>
 public readonly unsafe struct DotKernel
 {
-    internal DotKernel(GgmlType type, KernelPath path, string name, delegate*<void*, void*, int, float> dot)
+    internal DotKernel(GgmlType type, KernelPath path, string name, delegate*<void*, void*, int, float> dot,
+        delegate*<void*, void*, int, int, float*, void> dot4 = null)
     {
         Type = type;
         Path = path;
         Name = name;
         Dot = dot;
+        Dot4 = dot4;
     }
 
     /// <summary>The weight format.</summary>
@@ -53,6 +55,12 @@ public readonly unsafe struct DotKernel
 
     /// <summary>The function.</summary>
     public delegate*<void*, void*, int, float> Dot { get; }
+
+    /// <summary>
+    /// Optional: one weight row against four activation rows <c>stride</c> bytes apart, writing four
+    /// results (the same as four <see cref="Dot"/> calls within rounding); null where the format has none.
+    /// </summary>
+    public delegate*<void*, void*, int, int, float*, void> Dot4 { get; }
 
     /// <summary>Whether this machine can run the path.</summary>
     public bool IsSupported => KernelRegistry.IsSupported(Path);
@@ -106,14 +114,14 @@ public static unsafe class KernelRegistry
     // (no 512-bit VNNI in .NET 10, and 512-bit operations run as two 256-bit halves), so they are gone.
     private static readonly DotKernel[] s_dots =
     [
-        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotAvxVnni", &Q8_0.DotAvxVnni),
+        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotAvxVnni", &Q8_0.DotAvxVnni, &Q8_0.Dot4AvxVnni),
         new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotAvx2", &Q8_0.DotAvx2),
         new(GgmlType.Q8_0, KernelPath.DotProd, "Q8_0.DotAdvSimdDp", &Q8_0.DotAdvSimdDp),
         new(GgmlType.Q8_0, KernelPath.Neon, "Q8_0.DotAdvSimd", &Q8_0.DotAdvSimd),
         new(GgmlType.Q8_0, KernelPath.Scalar, "Q8_0.DotScalar", &Q8_0.DotScalar),
 
-        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotAvxVnni", &Q4_0.DotAvxVnni),
-        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotAvx2", &Q4_0.DotAvx2),
+        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotAvxVnni", &Q4_0.DotAvxVnni, &Q4_0.Dot4AvxVnni),
+        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotAvx2", &Q4_0.DotAvx2, &Q4_0.Dot4Avx2),
         new(GgmlType.Q4_0, KernelPath.DotProd, "Q4_0.DotAdvSimdDp", &Q4_0.DotAdvSimdDp),
         new(GgmlType.Q4_0, KernelPath.Neon, "Q4_0.DotAdvSimd", &Q4_0.DotAdvSimd),
         new(GgmlType.Q4_0, KernelPath.Scalar, "Q4_0.DotScalar", &Q4_0.DotScalar),

@@ -9,6 +9,9 @@ namespace First.Cpu.Kernels;
 /// </summary>
 public static unsafe class MatMul
 {
+    /// <summary>Rows per tile of the matrix × tokens loop.</summary>
+    private const int RowTile = 32;
+
     /// <summary>Quantizes <paramref name="tokens"/> input rows (each Cols floats, <paramref name="xStride"/> apart) into <paramref name="buffer"/>.</summary>
     public static void QuantizeInputs(in QuantMatrix w, float* x, int xStride, int tokens, byte* buffer)
     {
@@ -38,20 +41,45 @@ public static unsafe class MatMul
         Multiply(w, scratch, tokens, y, yStride, pool);
     }
 
+    [SkipLocalsInit]
     private static void RunRows(void* context, int index, int count)
     {
         ref var job = ref Unsafe.AsRef<Job>(context);
         var (start, end) = Split(job.Rows, index, count);
         var dot = job.Dot;
+        var dot4 = job.Dot4;
         var cols = job.Cols;
-        for (var r = start; r < end; r++)
+        var four = stackalloc float[4];
+        var grouped = dot4 == null ? 0 : job.Tokens & ~3;
+
+        // Tiles of rows × four tokens: the tile's rows (a few tens of KiB) stay in L2 while every group of
+        // four tokens passes over them, and a group's activations stay in L1 across the tile.
+        for (var tile = start; tile < end; tile += RowTile)
         {
-            var row = job.Weights + ((long)r * job.RowBytes);
-            var x = job.Inputs;
-            var y = job.Outputs + r;
-            for (var t = 0; t < job.Tokens; t++, x += job.InputBytes, y += job.OutputStride)
+            var tileEnd = Math.Min(tile + RowTile, end);
+            for (var t = 0; t < grouped; t += 4)
             {
-                *y = dot(row, x, cols);
+                var x = job.Inputs + ((long)t * job.InputBytes);
+                for (var r = tile; r < tileEnd; r++)
+                {
+                    dot4(job.Weights + ((long)r * job.RowBytes), x, job.InputBytes, cols, four);
+                    var y = job.Outputs + r + ((long)t * job.OutputStride);
+                    for (var k = 0; k < 4; k++, y += job.OutputStride)
+                    {
+                        *y = four[k];
+                    }
+                }
+            }
+
+            for (var r = tile; r < tileEnd; r++)
+            {
+                var row = job.Weights + ((long)r * job.RowBytes);
+                var x = job.Inputs + ((long)grouped * job.InputBytes);
+                var y = job.Outputs + r + ((long)grouped * job.OutputStride);
+                for (var t = grouped; t < job.Tokens; t++, x += job.InputBytes, y += job.OutputStride)
+                {
+                    *y = dot(row, x, cols);
+                }
             }
         }
     }
@@ -72,6 +100,7 @@ public static unsafe class MatMul
         public readonly int Cols = w.Cols;
         public readonly int RowBytes = w.RowBytes;
         public readonly delegate*<void*, void*, int, float> Dot = w.Kernel.Dot;
+        public readonly delegate*<void*, void*, int, int, float*, void> Dot4 = w.Kernel.Dot4;
         public readonly byte* Inputs = xq;
         public readonly int InputBytes = w.ActivationRowBytes;
         public readonly int Tokens = tokens;

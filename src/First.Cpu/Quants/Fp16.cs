@@ -30,6 +30,13 @@ public static class Fp16
         var f = BitConverter.UInt32BitsToSingle(magnitude << 13) * BitConverter.UInt32BitsToSingle(Pow2To112Bits);
         return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((uint)(h & 0x8000) << 16));
     }
+    /// <summary>
+    /// Every half's float value, indexed by its bits (256 KiB, built on first use): one load per scale where
+    /// .NET exposes no half conversion instruction (there is no F16C class). ggml keeps the same table for
+    /// CPUs without one (ggml_table_f32_f16).
+    /// </summary>
+    public static unsafe float* Table => HalfTable.Values;
+
     /// <summary>Four halves (the low 16 bits of each lane) → floats, as <see cref="ToFloat(ushort)"/> for finite values.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> ToFloat(Vector128<uint> h)
@@ -73,5 +80,22 @@ public static class Fp16
         }
 
         return (ushort)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+    }
+}
+
+/// <summary>Holder of <see cref="Fp16.Table"/>, so that the table is built only when a kernel first needs it.</summary>
+internal static unsafe class HalfTable
+{
+    public static readonly float* Values = Build();
+
+    private static float* Build()
+    {
+        var table = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(65536 * sizeof(float), 64);
+        for (var h = 0; h < 65536; h++)
+        {
+            table[h] = Fp16.ToFloat((ushort)h);
+        }
+
+        return table;
     }
 }

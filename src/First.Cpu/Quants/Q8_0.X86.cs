@@ -10,6 +10,10 @@ public static unsafe partial class Q8_0
     /// <summary>AVX-VNNI: quants read unsigned (sign bit flipped, +128) through vpdpbusd; 128·d_w·s_a taken back per group.</summary>
     public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.Dot<Q8_0Unsigned, VnniDot>((byte*)weights, activations, n);
 
+    /// <summary>AVX-VNNI, one row against four tokens.</summary>
+    public static void Dot4AvxVnni(void* weights, void* activations, int stride, int n, float* output) =>
+        Q8DotX86.Dot4<Q8_0Unsigned, VnniDot>((byte*)weights, (byte*)activations, stride, n, output);
+
     /// <summary>
     /// AVX2 + FMA: |w| · sign(a, w) through vpmaddubsw/vpmaddwd (unsigned +128 would saturate vpmaddubsw).
     /// Exact for quants in −127..127, as ggml's quantizers write them.
