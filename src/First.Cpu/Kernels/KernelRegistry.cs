@@ -115,7 +115,7 @@ public static unsafe class KernelRegistry
     private static readonly DotKernel[] s_dots =
     [
         new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotAvxVnni", &Q8_0.DotAvxVnni, &Q8_0.Dot4AvxVnni),
-        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotAvx2", &Q8_0.DotAvx2),
+        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotAvx2", &Q8_0.DotAvx2, &Q8_0.Dot4Avx2),
         new(GgmlType.Q8_0, KernelPath.DotProd, "Q8_0.DotAdvSimdDp", &Q8_0.DotAdvSimdDp),
         new(GgmlType.Q8_0, KernelPath.Neon, "Q8_0.DotAdvSimd", &Q8_0.DotAdvSimd),
         new(GgmlType.Q8_0, KernelPath.Scalar, "Q8_0.DotScalar", &Q8_0.DotScalar),

@@ -139,7 +139,7 @@ internal static unsafe class Q8DotX86
 
     /// <summary>d[b] = dw[b] · (token's scale of block b) for the padded row; returns Σ dw[b] · (token's d·Σq of block b).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Scale(float* dws, byte* activations, int n, float* d)
+    internal static float Scale(float* dws, byte* activations, int n, float* d)
     {
         var nb = n / Q8Activations.BlockSize;
         var ad = Q8Activations.Scales(activations, n);

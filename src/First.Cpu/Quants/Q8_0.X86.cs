@@ -51,6 +51,47 @@ public static unsafe partial class Q8_0
         return sum;
     }
 
+    /// <summary>AVX2 + FMA, one row against four tokens: |w| once per block, sign(a, w) per token.</summary>
+    [SkipLocalsInit]
+    public static void Dot4Avx2(void* weights, void* activations, int stride, int n, float* output)
+    {
+        var w = (byte*)weights;
+        var nb = n / BlockQ8_0.Elements;
+        var padded = (nb + 7) & ~7;
+        var scratch = stackalloc float[5 * padded];
+        var dws = scratch;
+        var table = Fp16.Table;
+        for (var b = 0; b < nb; b++)
+        {
+            dws[b] = table[*(ushort*)(w + ((long)b * BlockQ8_0.Size))];
+        }
+
+        var a0 = (byte*)activations;
+        byte* a1 = a0 + stride, a2 = a1 + stride, a3 = a2 + stride;
+        float* d0 = scratch + padded, d1 = d0 + padded, d2 = d1 + padded, d3 = d2 + padded;
+        _ = Q8DotX86.Scale(dws, a0, n, d0); // Q8_0 quants are read signed: no offset to take back
+        _ = Q8DotX86.Scale(dws, a1, n, d1);
+        _ = Q8DotX86.Scale(dws, a2, n, d2);
+        _ = Q8DotX86.Scale(dws, a3, n, d3);
+        var ones = Vector256.Create((short)1);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        for (var b = 0; b < nb; b++)
+        {
+            var x = Avx.LoadVector256((sbyte*)(w + ((long)b * BlockQ8_0.Size) + 2));
+            var ax = Avx2.Abs(x);
+            var q = b * 32;
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(Vector256.Load((sbyte*)a0 + q), x)), ones)), Vector256.Create(d0[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(Vector256.Load((sbyte*)a1 + q), x)), ones)), Vector256.Create(d1[b]), acc1);
+            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(Vector256.Load((sbyte*)a2 + q), x)), ones)), Vector256.Create(d2[b]), acc2);
+            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(Vector256.Load((sbyte*)a3 + q), x)), ones)), Vector256.Create(d3[b]), acc3);
+        }
+
+        output[0] = Vector256.Sum(acc0);
+        output[1] = Vector256.Sum(acc1);
+        output[2] = Vector256.Sum(acc2);
+        output[3] = Vector256.Sum(acc3);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> SignedDot(byte* block, sbyte* a)
     {
