@@ -109,6 +109,16 @@ if bash build/publish.sh > artifacts/logs/publish.log 2>&1; then
   check "linux-x64 inspect of a truncated file fails with one line" \
     bash -c "! '$x64' inspect artifacts/logs/truncated.gguf 2> artifacts/logs/err.txt && [[ \$(wc -l < artifacts/logs/err.txt) == 1 ]]"
   grep -h "^format\|^architecture\|^layers" artifacts/logs/inspect-x64-stories260K.gguf.txt
+  # Generation in the AOT binaries: llama.cpp's golden text (shared/models/README.md), x64 and arm64.
+  golden="Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it,"
+  for m in stories260K stories260K-Q8_0; do
+    check "linux-x64 run $m gives the golden text" bash -c "[[ \"\$('$x64' run -m ../shared/models/$m.gguf -p 'Once upon a time' -n 48 --temp 0 -t 2 2>/dev/null | head -1)\" == '$golden' ]]"
+    for cpu in cortex-a72 cortex-a76; do
+      check "linux-arm64 ($cpu) run $m gives the golden text" bash -c "[[ \"\$(QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu '$arm' run -m ../shared/models/$m.gguf -p 'Once upon a time' -n 48 --temp 0 -t 2 2>/dev/null | head -1)\" == '$golden' ]]"
+    done
+  done
+  check "linux-x64 run with a prompt longer than the context fails with one line" \
+    bash -c "! '$x64' run -m ../shared/models/stories260K.gguf -c 8 -p 'Once upon a time there was a little girl' 2> artifacts/logs/err.txt >/dev/null && [[ \$(wc -l < artifacts/logs/err.txt) == 1 ]]"
   for cpu in cortex-a72 cortex-a76; do
     echo "   first kernels on linux-arm64 ($cpu):"
     QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu "$arm" kernels | grep -E "^(cpu paths|q4_0|q8_0)" | sed 's/^/     /'

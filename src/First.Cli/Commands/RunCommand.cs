@@ -33,6 +33,12 @@ internal static class RunCommand
             var samplerOptions = sampling.Sampler(r);
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model.Model)!));
             using var generator = new Generator(lm, sessionOptions, samplerOptions);
+            var ids = lm.Tokenizer.Encode(text);
+            if (ids.Length >= generator.Session.ContextLength)
+            {
+                throw new First.Cpu.Model.ContextOverflowException($"the prompt has {ids.Length} tokens; the context holds {generator.Session.ContextLength} (-c)");
+            }
+
             using var stdout = Console.OpenStandardOutput();
             if (!r.GetValue(noPrompt))
             {
@@ -40,7 +46,7 @@ internal static class RunCommand
                 stdout.Flush();
             }
 
-            var result = generator.Generate(text, r.GetValue(predict), (_, piece) =>
+            var result = generator.Generate(ids, r.GetValue(predict), (_, piece) =>
             {
                 stdout.Write(piece);
                 stdout.Flush();
