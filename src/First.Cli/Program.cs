@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(PerplexityCommand.Create());
+        root.Subcommands.Add(ChatCommand.Create());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -129,6 +129,14 @@ public sealed unsafe class Session : IDisposable
         }
     }
 
+    /// <summary>Forgets every position from <paramref name="position"/> on (the next token goes there); plans stay.</summary>
+    public void Truncate(int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(position, Position);
+        Position = position;
+    }
+
     /// <summary>Evaluates <paramref name="tokens"/> at the current position, in batches, with <see cref="PrefillPlan"/>; returns the last token's logits.</summary>
     /// <exception cref="ContextOverflowException">The tokens do not fit in what is left of the context.</exception>
     public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens)
