@@ -111,7 +111,6 @@ public sealed class Generator : IDisposable
 
         var vocabulary = _model.Tokenizer.Vocabulary;
         var session = Session;
-        session.Reset();
         Sampler.Reset();
         var ids = promptTokens.ToArray();
         foreach (var t in ids)
@@ -120,7 +119,13 @@ public sealed class Generator : IDisposable
         }
 
         var clock = Stopwatch.StartNew();
+        var decodePlan = session.DecodePlan;
+        var prefillPlan = session.PrefillPlan;
+        session.Reset();
+        session.DecodePlan = decodePlan;
+        session.PrefillPlan = prefillPlan;
         session.Prefill(ids);
+        session.ReleaseSkippedLayers();
         var promptSeconds = clock.Elapsed.TotalSeconds;
         var generated = new List<int>(maxTokens > 0 ? maxTokens : 256);
         var tail = stopStrings is { Count: > 0 } ? new StringBuilder() : null;

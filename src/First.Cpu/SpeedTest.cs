@@ -41,15 +41,21 @@ public static class SpeedTest
         return new SpeedResult($"pp{tokens}", results);
     }
 
-    /// <summary>tgN: <paramref name="tokens"/> single-token decode steps from an empty cache, <paramref name="repetitions"/> times.</summary>
+    /// <summary>
+    /// tgN: <paramref name="tokens"/> single-token decode steps from an empty cache, <paramref name="repetitions"/>
+    /// times, with the session's <see cref="Session.DecodePlan"/> (skipped layers cost nothing).
+    /// </summary>
     public static SpeedResult TextGeneration(Session session, int tokens, int repetitions, int seed = 42)
     {
         ArgumentNullException.ThrowIfNull(session);
         var random = new Random(seed);
         var results = new List<double>();
+        var plan = session.DecodePlan;
         for (var r = -1; r < repetitions; r++)
         {
             session.Reset();
+            session.DecodePlan = plan;
+            session.ReleaseSkippedLayers();
             var clock = Stopwatch.StartNew();
             for (var i = 0; i < tokens; i++)
             {

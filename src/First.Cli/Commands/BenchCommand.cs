@@ -18,9 +18,10 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var reps = new Option<int>("--repetitions", "-r") { Description = "Repetitions of each test", DefaultValueFactory = _ => 3 };
         var vs = new Option<bool>("--vs-llama-cpp") { Description = "Also run the reference llama-bench on the same file and print the ratios" };
+        var skip = new Option<string?>("--skip-layers") { Description = "Layers the tg test skips, e.g. 3,5,7 (FiRST decode speed)" };
         var llamaBench = new Option<string?>("--llama-bench") { Description = "Path of llama-bench (default: the reference build under ~/.cache/first-llama-cpp-3.22.1/bin)" };
         var command = new Command("bench", "Measure prompt processing and generation speed, like llama-bench");
-        foreach (var o in new Option[] { model, prompt, gen, threads, reps, vs, llamaBench })
+        foreach (var o in new Option[] { model, prompt, gen, threads, reps, vs, skip, llamaBench })
         {
             command.Options.Add(o);
         }
@@ -45,6 +46,19 @@ internal static class BenchCommand
             if (n > 0)
             {
                 ours.Add(SpeedTest.TextGeneration(session, n, rep));
+                if (!string.IsNullOrWhiteSpace(r.GetValue(skip)))
+                {
+                    var layers = r.GetValue(skip)!.Split(',', StringSplitOptions.TrimEntries).Select(x =>
+                        int.TryParse(x, NumberStyles.None, CultureInfo.InvariantCulture, out var l) && l < lm.Config.LayerCount
+                            ? l
+                            : throw new CliException($"--skip-layers: '{x}' is not a layer of this model (0..{lm.Config.LayerCount - 1})")).ToArray();
+                    session.DecodePlan = LayerPlan.Skipping(lm.Config.LayerCount, layers);
+                    var skipped = SpeedTest.TextGeneration(session, n, rep);
+                    ours.Add(skipped with { Test = $"tg{n} skip {session.DecodePlan.SkippedCount}" });
+                    var ideal = (double)lm.Config.LayerCount / (lm.Config.LayerCount - session.DecodePlan.SkippedCount);
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"skipping {session.DecodePlan}: {skipped.Mean / ours[^2].Mean:F2}x dense decode (ideal {ideal:F2}x)"));
+                }
             }
 
             var size = new FileInfo(path).Length / (1024.0 * 1024.0);

@@ -17,13 +17,51 @@ internal sealed class ModelOptions
 
     public Option<string> CacheType { get; } = new("--cache-type", "-ctk") { Description = "KV cache type: f16 or f32", DefaultValueFactory = _ => "f16" };
 
+    public Option<string?> SkipLayers { get; } = new("--skip-layers") { Description = "Layers decoding skips, e.g. 3,5,7 (a forced FiRST plan)" };
+
+    public Option<bool> SkipInPrefill { get; } = new("--skip-in-prefill") { Description = "Skip those layers during prefill too" };
+
     public void AddTo(Command command)
     {
+        command.Options.Add(SkipLayers);
+        command.Options.Add(SkipInPrefill);
         command.Options.Add(Model);
         command.Options.Add(Threads);
         command.Options.Add(Context);
         command.Options.Add(Batch);
         command.Options.Add(CacheType);
+    }
+
+    /// <summary>Sets the session's plans from --skip-layers / --skip-in-prefill.</summary>
+    public void ApplyPlan(ParseResult r, Session session)
+    {
+        var text = r.GetValue(SkipLayers);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return;
+        }
+
+        var layers = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var l) || l >= session.Config.LayerCount)
+            {
+                throw new CliException($"--skip-layers: '{part}' is not a layer of this model (0..{session.Config.LayerCount - 1})");
+            }
+
+            layers.Add(l);
+        }
+
+        if (layers.Distinct().Count() >= session.Config.LayerCount)
+        {
+            throw new CliException($"--skip-layers: skipping all {session.Config.LayerCount} layers leaves nothing to run");
+        }
+
+        session.DecodePlan = LayerPlan.Skipping(session.Config.LayerCount, layers);
+        if (r.GetValue(SkipInPrefill))
+        {
+            session.PrefillPlan = session.DecodePlan;
+        }
     }
 
     public SessionOptions Session(ParseResult r)

@@ -33,6 +33,7 @@ internal static class RunCommand
             var samplerOptions = sampling.Sampler(r);
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model.Model)!));
             using var generator = new Generator(lm, sessionOptions, samplerOptions);
+            model.ApplyPlan(r, generator.Session);
             var ids = lm.Tokenizer.Encode(text);
             if (ids.Length >= generator.Session.ContextLength)
             {
@@ -54,6 +55,11 @@ internal static class RunCommand
             }, r.GetValue(stops), r.GetValue(ignoreEos));
             stdout.Write("\n"u8);
             stdout.Flush();
+            if (generator.Session.DecodePlan.SkippedCount > 0)
+            {
+                Console.Error.WriteLine($"skipped layers: {string.Join(',', generator.Session.DecodePlan.Skipped)} ({generator.Session.DecodePlan.SkippedCount} of {lm.Config.LayerCount})");
+            }
+
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"prompt: {result.PromptTokens.Count} tokens in {result.PromptSeconds * 1000:F1} ms ({result.PromptTokensPerSecond:F1} t/s) | " +
                 $"generation: {result.Tokens.Count} tokens, {result.TokensPerSecond:F1} t/s | time to first token {result.TimeToFirstToken * 1000:F1} ms | " +

@@ -129,6 +129,21 @@ public sealed unsafe class Session : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gives back the KV cache of every layer <see cref="DecodePlan"/> skips: those layers never run again in
+    /// this sequence (FiRST decides once per sequence, at prefill). <see cref="Reset"/> restores them.
+    /// </summary>
+    public void ReleaseSkippedLayers()
+    {
+        for (var l = 0; l < Config.LayerCount; l++)
+        {
+            if (!DecodePlan.Runs(l))
+            {
+                Cache.Release(l);
+            }
+        }
+    }
+
     /// <summary>Forgets every position from <paramref name="position"/> on (the next token goes there); plans stay.</summary>
     public void Truncate(int position)
     {
