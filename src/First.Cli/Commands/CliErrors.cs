@@ -19,6 +19,10 @@ internal static class CliErrors
         {
             return Fail(e.Message);
         }
+        catch (First.Cpu.Routing.RouterFileException e)
+        {
+            return Fail(e.Message);
+        }
         catch (GgufFormatException e)
         {
             return Fail($"invalid GGUF file: {e.Message}");

@@ -31,6 +31,11 @@ public sealed unsafe class Session : IDisposable
 {
     private readonly List<nint> _buffers = [];
     private bool _disposed;
+    private Routing.RouterSet? _routers;
+    private double[] _routerSums = [];
+    private float[] _routerScratch = [];
+    private int _routerTokens;
+    private bool _routing;
 
     /// <summary>A session over <paramref name="weights"/>.</summary>
     public Session(ModelWeights weights, SessionOptions? options = null)
@@ -89,6 +94,36 @@ public sealed unsafe class Session : IDisposable
 
     /// <summary>The KV cache.</summary>
     public KvCache Cache { get; }
+
+    /// <summary>
+    /// FiRST routers: when set, prefill from position 0 scores every prompt token at every routed layer and
+    /// sets <see cref="DecodePlan"/> from the mean scores (and, with SkipInPrefill, skips during prefill too).
+    /// </summary>
+    public Routing.RouterSet? Routers
+    {
+        get => _routers;
+        set
+        {
+            if (value is not null && (value.LayerCount != Config.LayerCount || value.Embedding != Config.EmbeddingLength))
+            {
+                throw new ArgumentException($"routers for {value.LayerCount} layers of width {value.Embedding} do not fit this model ({Config.LayerCount} × {Config.EmbeddingLength})", nameof(value));
+            }
+
+            _routers = value;
+            _routerSums = new double[Config.LayerCount];
+            _routerScratch = new float[Config.EmbeddingLength + (value?.Hidden ?? 0) + 1];
+            RouterMeans = [.. Enumerable.Repeat(float.NaN, Config.LayerCount)];
+        }
+    }
+
+    /// <summary>How scores become decisions.</summary>
+    public Routing.RoutingOptions RoutingOptions { get; set; } = new();
+
+    /// <summary>Each layer's mean router score over the last prompt (NaN for unrouted layers).</summary>
+    public IReadOnlyList<float> RouterMeans { get; private set; } = [];
+
+    /// <summary>Seconds the routers took in the last prefill (their whole cost: they do not run at decode).</summary>
+    public double RouterSeconds { get; private set; }
 
     /// <summary>The logits of the last token evaluated, [VocabularySize].</summary>
     public ReadOnlySpan<float> Logits => new(LogitsBuffer, Config.VocabularySize);
@@ -156,8 +191,84 @@ public sealed unsafe class Session : IDisposable
     /// <exception cref="ContextOverflowException">The tokens do not fit in what is left of the context.</exception>
     public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens)
     {
-        Evaluate(tokens, PrefillPlan, null);
+        _routing = _routers is not null && Position == 0;
+        if (_routing)
+        {
+            RoutingOptions.Validate(_routers!);
+            Array.Clear(_routerSums);
+            _routerTokens = 0;
+            RouterSeconds = 0;
+            if (RoutingOptions.SkipInPrefill)
+            {
+                PrefillPlan = LayerPlan.Dense(Config.LayerCount);
+            }
+        }
+
+        try
+        {
+            Evaluate(tokens, PrefillPlan, null);
+        }
+        finally
+        {
+            if (_routing)
+            {
+                _routing = false;
+                var means = new float[Config.LayerCount];
+                for (var l = 0; l < means.Length; l++)
+                {
+                    means[l] = _routers!.Routers[l] is null || _routerTokens == 0 ? float.NaN : (float)(_routerSums[l] / _routerTokens);
+                }
+
+                RouterMeans = means;
+                DecodePlan = RoutingOptions.SkipInPrefill ? PrefillPlan : Routing.RoutingDecision.Decide(_routers!, means, RoutingOptions);
+            }
+        }
+
         return Logits;
+    }
+
+    /// <summary>
+    /// Called by the forward pass before layer <paramref name="layer"/> on <paramref name="n"/> tokens of a routed
+    /// prefill: scores them; returns whether the layer is to be skipped now (SkipInPrefill, decided on the
+    /// prompt's first batch).
+    /// </summary>
+    internal bool Route(int layer, int n, int start)
+    {
+        var router = _routing ? _routers!.Routers[layer] : null;
+        if (router is null)
+        {
+            return false;
+        }
+
+        var clock = System.Diagnostics.Stopwatch.GetTimestamp();
+        var d = Config.EmbeddingLength;
+        for (var t = 0; t < n; t++)
+        {
+            _routerSums[layer] += router.Score(new ReadOnlySpan<float>(X + ((long)t * d), d), _routerScratch);
+        }
+
+        if (layer == _routers!.RoutedLayers[0])
+        {
+            _routerTokens += n;
+        }
+
+        RouterSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(clock).TotalSeconds;
+        if (!RoutingOptions.SkipInPrefill)
+        {
+            return false;
+        }
+
+        if (start == 0)
+        {
+            var mean = _routerSums[layer] / n;
+            var skipped = PrefillPlan.SkippedCount;
+            if (mean < RoutingOptions.Tau && (RoutingOptions.MaxSkip is not { } max || skipped < max))
+            {
+                PrefillPlan = LayerPlan.Skipping(Config.LayerCount, [.. PrefillPlan.Skipped, layer]);
+            }
+        }
+
+        return !PrefillPlan.Runs(layer);
     }
 
     /// <summary>Evaluates one token with <see cref="DecodePlan"/> and returns its logits. Allocates nothing.</summary>

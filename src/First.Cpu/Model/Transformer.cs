@@ -30,7 +30,8 @@ internal static unsafe class Transformer
 
         for (var l = 0; l < c.LayerCount; l++)
         {
-            if (plan.Runs(l))
+            var skipNow = s.Route(l, n, start);
+            if (plan.Runs(l) && !skipNow)
             {
                 Layer(s, w.Layers[l], l, n, start);
             }

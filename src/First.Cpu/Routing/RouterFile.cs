@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using First.Cpu.Model;
+using First.Gguf;
+
+namespace First.Cpu.Routing;
+
+/// <summary>A router file was made for another model, or is malformed.</summary>
+public sealed class RouterFileException(string message) : Exception(message);
+
+/// <summary>
+/// Router files (shared/FIRST.md): GGUF, tensors <c>router.{i}.w1</c> [d, d_r], <c>.b1</c> [d_r], <c>.w2</c> [d_r],
+/// <c>.b2</c> [1] (a linear router: w1 [d, 1], b2), metadata <c>first.router.*</c> naming the base model
+/// (architecture, layer count, embedding size, a fingerprint of its tensor table), tau, d_r and the
+/// routed layers. Written to a temporary name and renamed, so a killed write leaves nothing half-written.
+/// </summary>
+public static class RouterFile
+{
+    private const string Prefix = "first.router.";
+
+    /// <summary>SHA-256 over the base model's tensor table (names, types, shapes), as hex.</summary>
+    public static string Fingerprint(GgufFile model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var sb = new StringBuilder();
+        foreach (var t in model.Tensors)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"{t.Name}:{(uint)t.Type}:{t.ShapeText};");
+        }
+
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+    }
+
+    /// <summary>Writes <paramref name="routers"/> for <paramref name="model"/>.</summary>
+    public static void Write(string path, RouterSet routers, LanguageModel model, float tau, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(routers);
+        ArgumentNullException.ThrowIfNull(model);
+        using var w = GgufWriter.CreateFile(path);
+        var m = w.Metadata;
+        m.Add("general.architecture", GgufValue.FromString("first-router"));
+        m.Add(Prefix + "base.architecture", GgufValue.FromString(model.Config.ArchitectureName));
+        m.Add(Prefix + "base.layer_count", GgufValue.FromUInt32((uint)model.Config.LayerCount));
+        m.Add(Prefix + "base.embedding_length", GgufValue.FromUInt32((uint)model.Config.EmbeddingLength));
+        m.Add(Prefix + "base.fingerprint", GgufValue.FromString(Fingerprint(model.File)));
+        m.Add(Prefix + "tau", GgufValue.FromFloat32(tau));
+        m.Add(Prefix + "hidden", GgufValue.FromUInt32((uint)routers.Hidden));
+        m.Add(Prefix + "routed_layers", GgufValue.FromArray(GgufArray.From([.. routers.RoutedLayers])));
+        foreach (var (k, v) in settings ?? new Dictionary<string, string>())
+        {
+            m.Add(Prefix + "training." + k, GgufValue.FromString(v));
+        }
+
+        var d = routers.Embedding;
+        var h = Math.Max(routers.Hidden, 1);
+        foreach (var l in routers.RoutedLayers)
+        {
+            w.AddTensor($"router.{l}.w1", GgmlType.F32, d, h);
+            w.AddTensor($"router.{l}.b1", GgmlType.F32, h);
+            w.AddTensor($"router.{l}.w2", GgmlType.F32, h);
+            w.AddTensor($"router.{l}.b2", GgmlType.F32, 1);
+        }
+
+        foreach (var l in routers.RoutedLayers)
+        {
+            var r = routers.Routers[l]!;
+            w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(r.W1.AsSpan()));
+            w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(r.B1.AsSpan()));
+            w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(r.W2.AsSpan()));
+            w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(new[] { r.B2 }.AsSpan()));
+        }
+
+        w.Finish();
+    }
+
+    /// <summary>Reads a router file and checks that it belongs to <paramref name="model"/>.</summary>
+    /// <exception cref="RouterFileException">It was made for another model; the message names what differs.</exception>
+    /// <exception cref="GgufFormatException">It is malformed or truncated.</exception>
+    public static (RouterSet Routers, float Tau) Read(string path, LanguageModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var file = GgufFile.Open(path);
+        var m = file.Metadata;
+        if (m.GetStringOrNull("general.architecture") != "first-router")
+        {
+            throw new RouterFileException($"{path} is not a router file (general.architecture is '{m.GetStringOrNull("general.architecture")}')");
+        }
+
+        void Same(string what, string theirs, string ours)
+        {
+            if (theirs != ours)
+            {
+                throw new RouterFileException($"router file {path} was made for another model: {what} {theirs}, this model has {ours}");
+            }
+        }
+
+        var c = model.Config;
+        Same("architecture", m.GetString(Prefix + "base.architecture"), c.ArchitectureName);
+        Same("layer count", m.GetUInt32(Prefix + "base.layer_count").ToString(CultureInfo.InvariantCulture), c.LayerCount.ToString(CultureInfo.InvariantCulture));
+        Same("embedding size", m.GetUInt32(Prefix + "base.embedding_length").ToString(CultureInfo.InvariantCulture), c.EmbeddingLength.ToString(CultureInfo.InvariantCulture));
+        Same("tensor-table fingerprint", m.GetString(Prefix + "base.fingerprint"), Fingerprint(model.File));
+        var hidden = checked((int)m.GetUInt32(Prefix + "hidden"));
+        var routed = m.GetArray(Prefix + "routed_layers").AsSpan<int>().ToArray();
+        var routers = new RouterSet(c.LayerCount, c.EmbeddingLength, hidden, routed);
+        var h = Math.Max(hidden, 1);
+        foreach (var l in routed)
+        {
+            var r = routers.Routers[l]!;
+            Load(file, $"router.{l}.w1", r.W1, c.EmbeddingLength * h);
+            Load(file, $"router.{l}.b1", r.B1, h);
+            Load(file, $"router.{l}.w2", r.W2, h);
+            var b2 = new float[1];
+            Load(file, $"router.{l}.b2", b2, 1);
+            r.B2 = b2[0];
+        }
+
+        return (routers, m.GetFloat32(Prefix + "tau"));
+    }
+
+    private static void Load(GgufFile file, string name, float[] into, int count)
+    {
+        var t = file.GetTensor(name);
+        if (t.Type != GgmlType.F32 || t.ElementCount != count)
+        {
+            throw new GgufFormatException($"expected {count} f32 values, found {t.ElementCount} of {GgmlTypes.NameOf((uint)t.Type)}", tensor: name);
+        }
+
+        file.GetTensorData<float>(t).CopyTo(into);
+    }
+}
