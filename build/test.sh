@@ -60,7 +60,11 @@ if dotnet publish tests/First.Cpu.Tests -c Release -r linux-arm64 --self-contain
   cp "${XDG_CACHE_HOME:-$HOME/.cache}"/first-arm64-libssl/lib*.so.3 "$armtests/"
   # One qemu process per test class: all classes in one process were seen to crash qemu-user (SIGSEGV)
   # or to corrupt xunit's theory data after the thread-heavy pool tests, while each class alone passes.
-  classes=$(grep -hoE "public sealed (unsafe )?class [A-Za-z]+Tests" tests/First.Cpu.Tests/*.cs | awk '{print $NF}' | sort)
+  # Tokenizer, chat-template, parity and perplexity tests are left out: they test managed code that has no
+  # ISA path (or need llama.cpp's x64 reference), and the BPE vocabularies (128k-151k tokens, 280k merges)
+  # crash qemu-user (SIGSEGV) while each runs natively.
+  classes=$(grep -hoE "public sealed (unsafe |partial )?class [A-Za-z]+Tests" tests/First.Cpu.Tests/*.cs | awk '{print $NF}' \
+    | grep -vxE "TokenizerTests|ChatTemplateTests|ModelParityTests|PerplexityTests" | sort)
   for cpu in cortex-a72 cortex-a76; do
     cpu_total=0 cpu_failed=0 cpu_skipped=0
     for class in $classes; do

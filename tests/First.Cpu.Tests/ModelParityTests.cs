@@ -39,6 +39,7 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     [MemberData(nameof(Models))]
     public void Logits_of_random_token_sequences_match_llama_cpp(string name, float budget)
     {
+        ReferenceLlama.RequireAvailable();
         var path = TestPaths.Model(name);
         using var model = LanguageModel.Open(path);
         var vocabulary = model.Config.VocabularySize;

@@ -116,6 +116,9 @@ internal static unsafe class ReferenceLlama
         }
     }
 
+    /// <summary>Skips the calling test where the library cannot run (call before an FsCheck property: a skip inside one is a failure).</summary>
+    public static void RequireAvailable() => Require();
+
     private static Api Require()
     {
         if (!ReferenceLibrary.CanRun)
