@@ -103,16 +103,7 @@ internal static unsafe class Q8DotX86
         var padded = (nb + 7) & ~7;
         var scratch = stackalloc float[5 * padded];
         var dws = scratch;
-        var table = Fp16.Table;
-        for (var b = 0; b < nb; b++)
-        {
-            dws[b] = table[*(ushort*)(w + ((long)b * TBlock.Bytes))];
-        }
-
-        for (var b = nb; b < padded; b++)
-        {
-            dws[b] = 0;
-        }
+        RowScales(w, TBlock.Bytes, nb, dws);
 
         byte* a0 = activations, a1 = a0 + stride, a2 = a1 + stride, a3 = a2 + stride;
         float* d0 = scratch + padded, d1 = d0 + padded, d2 = d1 + padded, d3 = d2 + padded;
@@ -135,6 +126,17 @@ internal static unsafe class Q8DotX86
         output[1] = Vector256.Sum(acc1) - (TBlock.Offset * c1);
         output[2] = Vector256.Sum(acc2) - (TBlock.Offset * c2);
         output[3] = Vector256.Sum(acc3) - (TBlock.Offset * c3);
+    }
+
+    /// <summary>The half scales at the start of a row's <paramref name="nb"/> blocks, as floats, through <see cref="Fp16.Table"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void RowScales(byte* w, int blockBytes, int nb, float* dws)
+    {
+        var table = Fp16.Table;
+        for (var b = 0; b < nb; b++)
+        {
+            dws[b] = table[*(ushort*)(w + ((long)b * blockBytes))];
+        }
     }
 
     /// <summary>d[b] = dw[b] · (token's scale of block b) for the padded row; returns Σ dw[b] · (token's d·Σq of block b).</summary>

@@ -60,11 +60,7 @@ public static unsafe partial class Q8_0
         var padded = (nb + 7) & ~7;
         var scratch = stackalloc float[5 * padded];
         var dws = scratch;
-        var table = Fp16.Table;
-        for (var b = 0; b < nb; b++)
-        {
-            dws[b] = table[*(ushort*)(w + ((long)b * BlockQ8_0.Size))];
-        }
+        Q8DotX86.RowScales(w, BlockQ8_0.Size, nb, dws);
 
         var a0 = (byte*)activations;
         byte* a1 = a0 + stride, a2 = a1 + stride, a3 = a2 + stride;
