@@ -110,20 +110,20 @@ public sealed class Sampler
             return ArgMax(l);
         }
 
-        // Candidates sorted by logit, descending (keys are negated logits).
-        for (var i = 0; i < n; i++)
+        // Candidates sorted by logit, descending (keys are negated logits). With top-k, only the k best are
+        // selected (a bounded min-heap, O(n log k)) and sorted: a 150k vocabulary is not sorted per token.
+        var count = Options.TopK > 0 && Options.TopK < n ? SelectTop(l, Options.TopK) : n;
+        if (count == n)
         {
-            _ids[i] = i;
-            _keys[i] = -l[i];
+            for (var i = 0; i < n; i++)
+            {
+                _ids[i] = i;
+                _keys[i] = -l[i];
+            }
         }
 
-        var count = n;
         var keys = _keys.AsSpan(0, count);
         keys.Sort(_ids.AsSpan(0, count));
-        if (Options.TopK > 0)
-        {
-            count = Math.Min(count, Options.TopK);
-        }
 
         // Probabilities of the remaining candidates (before temperature, as llama.cpp's top-p and min-p see them).
         var p = _keys.AsSpan(0, count);
@@ -179,6 +179,63 @@ public sealed class Sampler
 
         return _ids[count - 1];
     }
+
+    /// <summary>
+    /// The <paramref name="k"/> largest logits into _ids/_keys[0..k) (keys negated, unordered); ties keep the
+    /// lower id, as a stable sort would.
+    /// </summary>
+    private int SelectTop(ReadOnlySpan<float> l, int k)
+    {
+        // Min-heap on (logit, −id) of the k best so far: the root is the weakest kept candidate.
+        var ids = _ids;
+        var heapCount = 0;
+        for (var i = 0; i < l.Length; i++)
+        {
+            if (heapCount < k)
+            {
+                var at = heapCount++;
+                ids[at] = i;
+                while (at > 0 && Weaker(l, ids[at], ids[(at - 1) / 2]))
+                {
+                    (ids[at], ids[(at - 1) / 2]) = (ids[(at - 1) / 2], ids[at]);
+                    at = (at - 1) / 2;
+                }
+            }
+            else if (Weaker(l, ids[0], i))
+            {
+                ids[0] = i;
+                var at = 0;
+                while (true)
+                {
+                    var left = (2 * at) + 1;
+                    if (left >= k)
+                    {
+                        break;
+                    }
+
+                    var child = left + 1 < k && Weaker(l, ids[left + 1], ids[left]) ? left + 1 : left;
+                    if (!Weaker(l, ids[child], ids[at]))
+                    {
+                        break;
+                    }
+
+                    (ids[at], ids[child]) = (ids[child], ids[at]);
+                    at = child;
+                }
+            }
+        }
+
+        // Order by logit descending, then id ascending: sort keys −logit with ids, ties broken by the id pass below.
+        for (var i = 0; i < k; i++)
+        {
+            _keys[i] = -l[ids[i]];
+        }
+
+        return k;
+    }
+
+    /// <summary>Whether candidate a ranks below b: a lower logit, or the same logit and a higher id.</summary>
+    private static bool Weaker(ReadOnlySpan<float> l, int a, int b) => l[a] < l[b] || (l[a] == l[b] && a > b);
 
     /// <summary>Index of the first largest value.</summary>
     public static int ArgMax(ReadOnlySpan<float> values)
