@@ -118,12 +118,8 @@ public sealed class Generator : IDisposable
             Sampler.Accept(t);
         }
 
-        var clock = Stopwatch.StartNew();
-        var decodePlan = session.DecodePlan;
-        var prefillPlan = session.PrefillPlan;
         session.Reset();
-        session.DecodePlan = decodePlan;
-        session.PrefillPlan = prefillPlan;
+        var clock = Stopwatch.StartNew();
         session.Prefill(ids);
         session.ReleaseSkippedLayers();
         var promptSeconds = clock.Elapsed.TotalSeconds;

@@ -50,11 +50,9 @@ public static class SpeedTest
         ArgumentNullException.ThrowIfNull(session);
         var random = new Random(seed);
         var results = new List<double>();
-        var plan = session.DecodePlan;
         for (var r = -1; r < repetitions; r++)
         {
             session.Reset();
-            session.DecodePlan = plan;
             session.ReleaseSkippedLayers();
             var clock = Stopwatch.StartNew();
             for (var i = 0; i < tokens; i++)

@@ -48,11 +48,7 @@ internal static class BenchCommand
                 ours.Add(SpeedTest.TextGeneration(session, n, rep));
                 if (!string.IsNullOrWhiteSpace(r.GetValue(skip)))
                 {
-                    var layers = r.GetValue(skip)!.Split(',', StringSplitOptions.TrimEntries).Select(x =>
-                        int.TryParse(x, NumberStyles.None, CultureInfo.InvariantCulture, out var l) && l < lm.Config.LayerCount
-                            ? l
-                            : throw new CliException($"--skip-layers: '{x}' is not a layer of this model (0..{lm.Config.LayerCount - 1})")).ToArray();
-                    session.DecodePlan = LayerPlan.Skipping(lm.Config.LayerCount, layers);
+                    session.DecodePlan = ModelOptions.ParseSkipLayers(r.GetValue(skip)!, lm.Config.LayerCount);
                     var skipped = SpeedTest.TextGeneration(session, n, rep);
                     ours.Add(skipped with { Test = $"tg{n} skip {session.DecodePlan.SkippedCount}" });
                     var ideal = (double)lm.Config.LayerCount / (lm.Config.LayerCount - session.DecodePlan.SkippedCount);

@@ -41,27 +41,33 @@ internal sealed class ModelOptions
             return;
         }
 
+        session.DecodePlan = ParseSkipLayers(text, session.Config.LayerCount);
+        if (r.GetValue(SkipInPrefill))
+        {
+            session.PrefillPlan = session.DecodePlan;
+        }
+    }
+
+    /// <summary>A --skip-layers list ("3,5,7") as a plan; a layer outside the model, or all of them, is a one-line error.</summary>
+    public static LayerPlan ParseSkipLayers(string text, int layerCount)
+    {
         var layers = new List<int>();
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var l) || l >= session.Config.LayerCount)
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var l) || l >= layerCount)
             {
-                throw new CliException($"--skip-layers: '{part}' is not a layer of this model (0..{session.Config.LayerCount - 1})");
+                throw new CliException($"--skip-layers: '{part}' is not a layer of this model (0..{layerCount - 1})");
             }
 
             layers.Add(l);
         }
 
-        if (layers.Distinct().Count() >= session.Config.LayerCount)
+        if (layers.Distinct().Count() >= layerCount)
         {
-            throw new CliException($"--skip-layers: skipping all {session.Config.LayerCount} layers leaves nothing to run");
+            throw new CliException($"--skip-layers: skipping all {layerCount} layers leaves nothing to run");
         }
 
-        session.DecodePlan = LayerPlan.Skipping(session.Config.LayerCount, layers);
-        if (r.GetValue(SkipInPrefill))
-        {
-            session.PrefillPlan = session.DecodePlan;
-        }
+        return LayerPlan.Skipping(layerCount, layers);
     }
 
     public SessionOptions Session(ParseResult r)

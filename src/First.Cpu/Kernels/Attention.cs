@@ -47,16 +47,14 @@ public unsafe struct AttentionJob
 }
 
 /// <summary>
-/// Causal multi-head attention with grouped KV heads: scores, softmax, weighted sum of values, split
-/// across a pool by (token, KV head). With a half cache the query is rounded to half before the
-/// scores, as ggml converts it to the cache's type for the product (ggml_mul_mat / flash_attn_ext);
-/// sums are in float.
-/// Half caches follow ggml's flash attention (see HalfHead).
+/// Causal multi-head attention with grouped KV heads, split across a pool by (token, KV head). A float
+/// cache takes scores, softmax and the weighted sum of values in float; a half cache follows ggml's CPU
+/// flash attention (see HalfGroup).
 /// </summary>
 public static unsafe class Attention
 {
-    /// <summary>Scratch floats one participant needs: scores for every position, a query and a key/value row.</summary>
-    public static int ScratchFloats(int capacity, int headDim) => capacity + (2 * headDim) + (2 * Chunk * headDim) + 16;
+    /// <summary>Scratch floats one participant needs: scores for every position (float cache) or a chunk of converted keys and values (half cache).</summary>
+    public static int ScratchFloats(int capacity, int headDim) => Math.Max(capacity, 2 * Chunk * headDim);
 
     /// <summary>Positions whose halves are converted at once for every head of a KV group.</summary>
     private const int Chunk = 32;
@@ -89,21 +87,18 @@ public static unsafe class Attention
         var hd = job.HeadDimension;
         var n = job.StartPosition + t + 1;
         var group = job.Heads / job.KvHeads;
-        var scores = new Span<float>(scratch, n);
-        var q = new Span<float>(scratch + job.Capacity, hd);
-        var row = new Span<float>(scratch + job.Capacity + hd, hd);
-        var headOffset = (long)g * job.Capacity * hd;
         if (job.Half)
         {
-            HalfGroup(ref job, t, g, n, scratch + job.Capacity + (2 * hd));
+            HalfGroup(ref job, t, g, n, scratch);
             return;
         }
 
+        var scores = new Span<float>(scratch, n);
+        var headOffset = (long)g * job.Capacity * hd;
         for (var h = g * group; h < (g + 1) * group; h++)
         {
             var query = new ReadOnlySpan<float>(job.Queries + ((long)t * job.Heads * hd) + (h * hd), hd);
             var output = new Span<float>(job.Output + ((long)t * job.Heads * hd) + (h * hd), hd);
-
             var keys = (float*)job.Keys + headOffset;
             for (var p = 0; p < n; p++)
             {
@@ -218,7 +213,7 @@ public static unsafe class Attention
     {
         for (var i = 0; i < x.Length; i++)
         {
-            y[i] = (float)(Half)x[i];
+            y[i] = HalfAccumulator.RoundScalar(x[i]);
         }
     }
 }

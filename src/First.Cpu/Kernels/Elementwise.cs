@@ -49,19 +49,40 @@ public static class Elementwise
     /// by repeated multiplication as ggml does. Normal layout (llama) rotates pairs (2i, 2i+1); NeoX (qwen2)
     /// rotates (i, i + ropeDims/2).
     /// </summary>
+    [SkipLocalsInit]
     public static void Rope(Span<float> head, int pos, int ropeDims, float freqBase, float freqScale, bool neox)
+    {
+        Span<float> cos = stackalloc float[ropeDims / 2];
+        Span<float> sin = stackalloc float[ropeDims / 2];
+        RopeAngles(pos, ropeDims, freqBase, freqScale, cos, sin);
+        Rope(head, cos, sin, neox);
+    }
+
+    /// <summary>
+    /// cos and sin of the ropeDims/2 angles of position <paramref name="pos"/> (see <see cref="Rope(Span{float}, int, int, float, float, bool)"/>):
+    /// the same for every head, so a forward pass computes them once per token.
+    /// </summary>
+    public static void RopeAngles(int pos, int ropeDims, float freqBase, float freqScale, Span<float> cos, Span<float> sin)
     {
         var thetaScale = MathF.Pow(freqBase, -2f / ropeDims);
         var theta = (float)pos;
-        var half = ropeDims / 2;
-        for (var i = 0; i < half; i++, theta *= thetaScale)
+        for (var i = 0; i < ropeDims / 2; i++, theta *= thetaScale)
         {
-            var (sin, cos) = MathF.SinCos(theta * freqScale);
+            (sin[i], cos[i]) = MathF.SinCos(theta * freqScale);
+        }
+    }
+
+    /// <summary>Rotates one head by angles from <see cref="RopeAngles"/>.</summary>
+    public static void Rope(Span<float> head, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, bool neox)
+    {
+        var half = cos.Length;
+        for (var i = 0; i < half; i++)
+        {
             var (a, b) = neox ? (i, i + half) : (2 * i, (2 * i) + 1);
             var x0 = head[a];
             var x1 = head[b];
-            head[a] = (x0 * cos) - (x1 * sin);
-            head[b] = (x0 * sin) + (x1 * cos);
+            head[a] = (x0 * cos[i]) - (x1 * sin[i]);
+            head[b] = (x0 * sin[i]) + (x1 * cos[i]);
         }
     }
 

@@ -63,6 +63,8 @@ public sealed unsafe class Session : IDisposable
         Gate = Alloc<float>((long)b * c.FeedForwardLength);
         Up = Alloc<float>((long)b * c.FeedForwardLength);
         LogitsBuffer = Alloc<float>(c.VocabularySize);
+        RopeCos = Alloc<float>((long)b * (c.RopeDimensions / 2));
+        RopeSin = Alloc<float>((long)b * (c.RopeDimensions / 2));
         var quantBytes = weights.Layers
             .SelectMany(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
             .Append(weights.Output)
@@ -148,16 +150,21 @@ public sealed unsafe class Session : IDisposable
 
     internal float* LogitsBuffer { get; } // [vocabulary]
 
+    internal float* RopeCos { get; }    // [batch][ropeDims / 2] angles of the batch's positions, shared by every layer and head
+
+    internal float* RopeSin { get; }    // [batch][ropeDims / 2]
+
     internal byte* Quantized { get; }   // [batch][largest activation row]
 
     internal float* AttentionScratch { get; } // [threads][Attention.ScratchFloats]
 
-    /// <summary>Forgets the sequence (the cache is overwritten from position 0); plans go back to dense.</summary>
+    /// <summary>
+    /// Forgets the sequence (the cache is overwritten from position 0) and gives released layers their cache
+    /// back. The plans stay: a forced plan holds for the next sequence too, and routers decide anew at prefill.
+    /// </summary>
     public void Reset()
     {
         Position = 0;
-        DecodePlan = LayerPlan.Dense(Config.LayerCount);
-        PrefillPlan = DecodePlan;
         for (var l = 0; l < Config.LayerCount; l++)
         {
             Cache.Restore(l);

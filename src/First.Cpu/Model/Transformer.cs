@@ -28,6 +28,14 @@ internal static unsafe class Transformer
             embedding.Format.Dequantize(embedding.Data + ((long)tokens[t] * embedding.RowBytes), s.X + ((long)t * d), d);
         }
 
+        // RoPE angles of the batch's positions: the same for every layer and head.
+        var half = c.RopeDimensions / 2;
+        for (var t = 0; t < n; t++)
+        {
+            Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale,
+                new Span<float>(s.RopeCos + ((long)t * half), half), new Span<float>(s.RopeSin + ((long)t * half), half));
+        }
+
         for (var l = 0; l < c.LayerCount; l++)
         {
             var skipNow = s.Route(l, n, start);
@@ -65,18 +73,21 @@ internal static unsafe class Transformer
         AddBias(s.Q, lw.QueryBias, n, qLen);
         AddBias(s.K, lw.KeyBias, n, kvLen);
         AddBias(s.V, lw.ValueBias, n, kvLen);
+        var half = c.RopeDimensions / 2;
         for (var t = 0; t < n; t++)
         {
             var pos = start + t;
+            var cos = new ReadOnlySpan<float>(s.RopeCos + ((long)t * half), half);
+            var sin = new ReadOnlySpan<float>(s.RopeSin + ((long)t * half), half);
             for (var h = 0; h < c.HeadCount; h++)
             {
-                Elementwise.Rope(new Span<float>(s.Q + ((long)t * qLen) + (h * hd), hd), pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, c.RopeNeox);
+                Elementwise.Rope(new Span<float>(s.Q + ((long)t * qLen) + (h * hd), hd), cos, sin, c.RopeNeox);
             }
 
             for (var g = 0; g < c.HeadCountKv; g++)
             {
                 var k = s.K + ((long)t * kvLen) + (g * hd);
-                Elementwise.Rope(new Span<float>(k, hd), pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, c.RopeNeox);
+                Elementwise.Rope(new Span<float>(k, hd), cos, sin, c.RopeNeox);
                 Store(s.Cache, s.Cache.Keys(layer), g, pos, k);
                 Store(s.Cache, s.Cache.Values(layer), g, pos, s.V + ((long)t * kvLen) + (g * hd));
             }

@@ -19,7 +19,7 @@ public sealed class RouterSet
         LayerCount = layerCount;
         Embedding = embedding;
         Hidden = hidden;
-        Routers = new Router?[layerCount];
+        var routers = new Router?[layerCount];
         foreach (var l in routedLayers)
         {
             if (l < 0 || l >= layerCount)
@@ -27,8 +27,11 @@ public sealed class RouterSet
                 throw new ArgumentOutOfRangeException(nameof(routedLayers), l, $"layer {l} does not exist (0..{layerCount - 1})");
             }
 
-            Routers[l] = new Router(embedding, hidden);
+            routers[l] = new Router(embedding, hidden);
         }
+
+        Routers = routers;
+        RoutedLayers = [.. Enumerable.Range(0, layerCount).Where(l => routers[l] is not null)];
     }
 
     /// <summary>Layers of the base model.</summary>
@@ -41,10 +44,10 @@ public sealed class RouterSet
     public int Hidden { get; }
 
     /// <summary>The router of each layer, or null for a layer that always runs.</summary>
-    public Router?[] Routers { get; }
+    public IReadOnlyList<Router?> Routers { get; }
 
-    /// <summary>The routed layers, ascending.</summary>
-    public IReadOnlyList<int> RoutedLayers => [.. Enumerable.Range(0, LayerCount).Where(l => Routers[l] is not null)];
+    /// <summary>The routed layers, ascending (fixed at construction, as <see cref="Routers"/> is).</summary>
+    public IReadOnlyList<int> RoutedLayers { get; }
 
     /// <summary>FiRST's default routed layers: all but the first and the last.</summary>
     public static int[] DefaultRoutedLayers(int layerCount) => [.. Enumerable.Range(1, Math.Max(0, layerCount - 2))];
