@@ -22,6 +22,8 @@ public static class Program
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(PerplexityCommand.Create());
         root.Subcommands.Add(ChatCommand.Create());
+        root.Subcommands.Add(TrainRoutersCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

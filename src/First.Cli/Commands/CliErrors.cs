@@ -23,6 +23,14 @@ internal static class CliErrors
         {
             return Fail(e.Message);
         }
+        catch (First.Cpu.Routing.Training.TrainingDataException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (First.Cpu.Routing.Training.TrainingCheckpointException e)
+        {
+            return Fail(e.Message);
+        }
         catch (GgufFormatException e)
         {
             return Fail($"invalid GGUF file: {e.Message}");

@@ -12,9 +12,10 @@ public static class Elementwise
 {
     /// <summary>
     /// y = x / sqrt(mean(x²) + eps) · w (ggml_rms_norm then ggml_mul). The sum of squares is accumulated
-    /// in double, as ggml does. <paramref name="y"/> may be <paramref name="x"/>.
+    /// in double, as ggml does. <paramref name="y"/> may be <paramref name="x"/>. Returns the scale 1 / rms(x)
+    /// (the backward pass of router training needs it).
     /// </summary>
-    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
+    public static float RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
     {
         var sum = 0.0;
         foreach (var v in x)
@@ -25,6 +26,7 @@ public static class Elementwise
         var scale = 1f / MathF.Sqrt((float)(sum / x.Length) + eps);
         TensorPrimitives.Multiply(x, scale, y);
         TensorPrimitives.Multiply(y, weight, y);
+        return scale;
     }
 
     /// <summary>Scalar twin of <see cref="RmsNorm"/>.</summary>

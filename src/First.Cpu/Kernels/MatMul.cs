@@ -7,7 +7,7 @@ namespace First.Cpu.Kernels;
 /// Inputs are first quantized to the matrix's activation format (once per input row, on the caller's
 /// thread); then every output is one call of the chosen dot kernel. Nothing is allocated.
 /// </summary>
-public static unsafe class MatMul
+public static unsafe partial class MatMul
 {
     /// <summary>Rows per tile of the matrix × tokens loop.</summary>
     private const int RowTile = 32;

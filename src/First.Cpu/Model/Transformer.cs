@@ -163,7 +163,8 @@ internal static unsafe class Transformer
         }
     }
 
-    private static void AddBias(float* y, float* bias, int n, int width)
+    /// <summary>Adds <paramref name="bias"/> (if any) to each of <paramref name="n"/> rows of <paramref name="width"/>.</summary>
+    internal static void AddBias(float* y, float* bias, int n, int width)
     {
         if (bias == null)
         {

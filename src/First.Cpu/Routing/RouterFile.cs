@@ -32,8 +32,16 @@ public static class RouterFile
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
     }
 
-    /// <summary>Writes <paramref name="routers"/> for <paramref name="model"/>.</summary>
+    /// <summary>Writes <paramref name="routers"/> for <paramref name="model"/>: to a temporary name, renamed when complete.</summary>
     public static void Write(string path, RouterSet routers, LanguageModel model, float tau, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var tmp = path + ".tmp";
+        WriteFile(tmp, routers, model, tau, settings);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static void WriteFile(string path, RouterSet routers, LanguageModel model, float tau, IReadOnlyDictionary<string, string>? settings)
     {
         ArgumentNullException.ThrowIfNull(routers);
         ArgumentNullException.ThrowIfNull(model);

@@ -56,6 +56,11 @@ public sealed class RouterSet
 /// <summary>One layer's router.</summary>
 public sealed class Router
 {
+    /// <summary>RMSNorm's epsilon, so that a zero residual still gives a finite u.</summary>
+    internal const float Epsilon = 1e-6f;
+
+    private readonly float[] _b2 = new float[1];
+
     internal Router(int embedding, int hidden)
     {
         Embedding = embedding;
@@ -81,37 +86,107 @@ public sealed class Router
     public float[] W2 { get; }
 
     /// <summary>Output bias.</summary>
-    public float B2 { get; set; }
+    public float B2
+    {
+        get => _b2[0];
+        set => _b2[0] = value;
+    }
 
-    /// <summary>p for one token's residual <paramref name="h"/>; <paramref name="scratch"/> holds Embedding + Hidden floats.</summary>
-    public float Score(ReadOnlySpan<float> h, Span<float> scratch)
+    /// <summary>Every parameter tensor, in a fixed order (for optimisers and checkpoints): W1, B1, W2, B2.</summary>
+    public IReadOnlyList<float[]> Tensors => [W1, B1, W2, _b2];
+
+    /// <summary>Floats of scratch <see cref="Score"/> and <see cref="Forward"/> need: Embedding + Hidden.</summary>
+    public int ScratchLength => Embedding + Hidden;
+
+    /// <summary>p for one token's residual <paramref name="h"/>; <paramref name="scratch"/> holds <see cref="ScratchLength"/> floats.</summary>
+    public float Score(ReadOnlySpan<float> h, Span<float> scratch) => Forward(h, scratch);
+
+    /// <summary>
+    /// p for <paramref name="h"/>, leaving in <paramref name="scratch"/> what the backward pass needs:
+    /// u = h / rms(h) in the first Embedding floats, then the hidden pre-activations W1 u + b1.
+    /// </summary>
+    internal float Forward(ReadOnlySpan<float> h, Span<float> scratch)
     {
         var u = scratch[..Embedding];
+        var inverse = InverseRms(h);
+        TensorPrimitives.Multiply(h, inverse, u);
+        return Sigmoid(Logit(u, scratch.Slice(Embedding, Hidden)));
+    }
+
+    /// <summary>
+    /// Adds the gradient of a loss with respect to this router's parameters to <paramref name="gradient"/>, given
+    /// dLoss/dp = <paramref name="gp"/> for a token whose <see cref="Forward"/> left <paramref name="saved"/> and
+    /// returned <paramref name="p"/>. With <paramref name="gh"/> not empty, also adds dLoss/dh there (the residual
+    /// <paramref name="h"/> the router read).
+    /// </summary>
+    internal void Backward(ReadOnlySpan<float> h, ReadOnlySpan<float> saved, float p, float gp, Router gradient, Span<float> gh, Span<float> scratch)
+    {
+        var u = saved[..Embedding];
+        var gz = gp * p * (1f - p); // d sigmoid
+        gradient._b2[0] += gz;
+        var gu = scratch[..Embedding];
+        if (Hidden == 0)
+        {
+            // z = w · u + b2.
+            TensorPrimitives.MultiplyAdd(u, gz, gradient.W1.AsSpan(0, Embedding), gradient.W1.AsSpan(0, Embedding));
+            TensorPrimitives.Multiply(W1.AsSpan(0, Embedding), gz, gu);
+        }
+        else
+        {
+            // z = w2 · silu(a) + b2, a = W1 u + b1.
+            var a = saved.Slice(Embedding, Hidden);
+            gu.Clear();
+            for (var j = 0; j < Hidden; j++)
+            {
+                var s = Sigmoid(a[j]);
+                gradient.W2[j] += gz * a[j] * s;
+                var ga = gz * W2[j] * s * (1f + (a[j] * (1f - s)));
+                gradient.B1[j] += ga;
+                var row = gradient.W1.AsSpan(j * Embedding, Embedding);
+                TensorPrimitives.MultiplyAdd(u, ga, row, row);
+                TensorPrimitives.MultiplyAdd(W1.AsSpan(j * Embedding, Embedding), ga, gu, gu);
+            }
+        }
+
+        if (!gh.IsEmpty)
+        {
+            // u = h · r with r = (mean h² + eps)^(−1/2): dh = r · gu − h · r³ · (gu · h) / d.
+            var r = InverseRms(h);
+            var dot = TensorPrimitives.Dot(gu, h);
+            TensorPrimitives.MultiplyAdd(gu, r, gh, gh);
+            TensorPrimitives.MultiplyAdd(h, -r * r * r * dot / Embedding, gh, gh);
+        }
+    }
+
+    /// <summary>z = w2 · silu(W1 u + b1) + b2 (or w · u + b2), leaving W1 u + b1 in <paramref name="a"/>.</summary>
+    private float Logit(ReadOnlySpan<float> u, Span<float> a)
+    {
+        if (Hidden == 0)
+        {
+            return TensorPrimitives.Dot(W1.AsSpan(0, Embedding), u) + B2;
+        }
+
+        var z = 0f;
+        for (var j = 0; j < Hidden; j++)
+        {
+            var x = TensorPrimitives.Dot(W1.AsSpan(j * Embedding, Embedding), u) + B1[j];
+            a[j] = x;
+            z += W2[j] * x * Sigmoid(x);
+        }
+
+        return z + B2;
+    }
+
+    private static float InverseRms(ReadOnlySpan<float> h)
+    {
         var sum = 0.0;
         foreach (var v in h)
         {
             sum += v * v;
         }
 
-        // u = h / rms(h), with RMSNorm's epsilon so that a zero vector stays finite.
-        TensorPrimitives.Multiply(h, 1f / MathF.Sqrt((float)(sum / h.Length) + 1e-6f), u);
-        float z;
-        if (Hidden == 0)
-        {
-            z = TensorPrimitives.Dot(W1.AsSpan(0, Embedding), u) + B2;
-        }
-        else
-        {
-            var a = scratch.Slice(Embedding, Hidden);
-            for (var j = 0; j < Hidden; j++)
-            {
-                var x = TensorPrimitives.Dot(W1.AsSpan(j * Embedding, Embedding), u) + B1[j];
-                a[j] = x / (1f + MathF.Exp(-x));
-            }
-
-            z = TensorPrimitives.Dot(W2, a) + B2;
-        }
-
-        return 1f / (1f + MathF.Exp(-z));
+        return 1f / MathF.Sqrt((float)(sum / h.Length) + Epsilon);
     }
+
+    internal static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
 }

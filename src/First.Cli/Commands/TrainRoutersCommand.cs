@@ -1,0 +1,180 @@
+using System.CommandLine;
+using System.Globalization;
+using First.Cpu;
+using First.Cpu.Routing;
+using First.Cpu.Routing.Training;
+using Spectre.Console;
+
+namespace First.Cli.Commands;
+
+/// <summary>
+/// <c>first train-routers -m MODEL (--text F | --jsonl F | --self-generate N) -o OUT.routers.gguf</c>: trains FiRST
+/// routers on the frozen model (shared/FIRST.md, Training), with checkpoints it resumes from.
+/// </summary>
+internal static class TrainRoutersCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "GGUF model file", Required = true };
+        var text = new Option<string?>("--text") { Description = "Plain text to cut into (prompt, continuation) pairs" };
+        var jsonl = new Option<string?>("--jsonl") { Description = "JSONL file with \"prompt\" and \"completion\" strings" };
+        var selfGenerate = new Option<int?>("--self-generate") { Description = "Train on N texts sampled from the model itself" };
+        var output = new Option<string>("--output", "-o") { Description = "Router file to write", Required = true };
+        var steps = new Option<int>("--steps") { Description = "Optimiser steps", DefaultValueFactory = _ => 200 };
+        var batch = new Option<int>("--batch") { Description = "Examples per step", DefaultValueFactory = _ => 4 };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate (AdamW, warm-up then cosine)", DefaultValueFactory = _ => 3e-3f };
+        var lambda = new Option<float>("--lambda") { Description = "Weight of the mean gate in the loss", DefaultValueFactory = _ => 0.01f };
+        var targetSkip = new Option<float?>("--target-skip") { Description = "Adapt lambda towards this skipped fraction, in (0, 1)" };
+        var loss = new Option<string>("--loss") { Description = "kl (to the dense model) or ce (next-token cross-entropy)", DefaultValueFactory = _ => "kl" };
+        var tokenGates = new Option<bool>("--token-gates") { Description = "Gate every continuation token by its own router score" };
+        var sampledGates = new Option<bool>("--sampled-gates") { Description = "Draw each layer's gate as 0 or 1 with probability m_i (straight-through gradient)" };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed of initialisation, example order and self-generated text", DefaultValueFactory = _ => 42 };
+        var threads = new Option<int>("--threads", "-t") { Description = "Threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var promptLength = new Option<int>("--prompt-length") { Description = "Prompt tokens per example", DefaultValueFactory = _ => 64 };
+        var continuationLength = new Option<int>("--continuation-length") { Description = "Continuation tokens per example", DefaultValueFactory = _ => 64 };
+        var hidden = new Option<int>("--router-hidden") { Description = "Router hidden size d_r (0: linear)", DefaultValueFactory = _ => 64 };
+        var routeLayers = new Option<string?>("--route-layers") { Description = "Routed layers, e.g. 1,2,3 (default: all but the first and the last)" };
+        var tau = new Option<float>("--tau") { Description = "Threshold written into the router file", DefaultValueFactory = _ => 0.5f };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (OUT.ckpt)", DefaultValueFactory = _ => 25 };
+
+        var command = new Command("train-routers", "Train FiRST routers on the frozen model; resumes from OUT.ckpt when it exists");
+        foreach (var o in new Option[] { model, text, jsonl, selfGenerate, output, steps, batch, lr, lambda, targetSkip, loss, tokenGates, sampledGates, seed, threads, promptLength, continuationLength, hidden, routeLayers, tau, checkpointEvery })
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var sources = new object?[] { r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate) }.Count(x => x is not null);
+            if (sources != 1)
+            {
+                throw new CliException("give exactly one of --text FILE, --jsonl FILE and --self-generate N");
+            }
+
+            var lossName = r.GetValue(loss)!;
+            var qualityLoss = lossName switch
+            {
+                "kl" => QualityLoss.Kl,
+                "ce" => QualityLoss.CrossEntropy,
+                _ => throw new CliException($"--loss must be kl or ce (got '{lossName}')"),
+            };
+            using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model)!));
+            var options = new RouterTrainingOptions
+            {
+                Steps = r.GetValue(steps),
+                BatchSize = r.GetValue(batch),
+                LearningRate = r.GetValue(lr),
+                Lambda = r.GetValue(lambda),
+                TargetSkip = r.GetValue(targetSkip),
+                Loss = qualityLoss,
+                Gates = r.GetValue(tokenGates) ? GateMode.Token : GateMode.Sequence,
+                SampledGates = r.GetValue(sampledGates),
+                Seed = r.GetValue(seed),
+                Threads = r.GetValue(threads),
+                PromptLength = r.GetValue(promptLength),
+                ContinuationLength = r.GetValue(continuationLength),
+                Hidden = r.GetValue(hidden),
+                RoutedLayers = r.GetValue(routeLayers) is { } list ? ParseLayers(list) : null,
+                Tau = r.GetValue(tau),
+                CheckpointEvery = r.GetValue(checkpointEvery),
+            };
+            try
+            {
+                options.Validate(lm.Config.LayerCount);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliException(e.Message);
+            }
+
+            var examples = Examples(lm, options, r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate));
+            var outputPath = r.GetValue(output)!;
+            var checkpoint = outputPath + ".ckpt";
+            var resuming = File.Exists(checkpoint);
+            var c = lm.Config;
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"train-routers: {examples.Count} examples, {options.Steps} steps of {options.BatchSize}, routers d_r={options.Hidden} on layers {string.Join(',', options.RoutedLayers ?? RouterSet.DefaultRoutedLayers(c.LayerCount))}, loss {lossName}, lambda {options.Lambda}{(resuming ? $", resuming from {checkpoint}" : "")}"));
+
+            using var trainer = new RouterTrainer(lm, options, examples);
+            RouterSet routers;
+            TrainingProgress last = default;
+            var startStep = -1;
+            if (Console.IsErrorRedirected)
+            {
+                // Logs and pipes get a line every tenth of the run instead of a redrawn bar.
+                routers = trainer.Train(checkpoint, p =>
+                {
+                    startStep = startStep < 0 ? p.Step - 1 : startStep;
+                    last = p;
+                    if (p.Step % Math.Max(1, p.Steps / 10) == 0 || p.Step == p.Steps)
+                    {
+                        Console.Error.WriteLine($"{Describe(p)} ETA {p.Remaining(startStep):hh\\:mm\\:ss}");
+                    }
+                });
+            }
+            else
+            {
+                routers = default!;
+                AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("training", maxValue: options.Steps);
+                        routers = trainer.Train(checkpoint, p =>
+                        {
+                            last = p;
+                            task.Value = p.Step;
+                            task.Description = Markup.Escape(Describe(p));
+                        });
+                    });
+            }
+
+            RouterFile.Write(outputPath, routers, lm, options.Tau, options.Describe(c.LayerCount));
+            File.Delete(checkpoint);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {outputPath}: {Describe(last)}"));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static List<TrainingExample> Examples(LanguageModel lm, RouterTrainingOptions o, string? text, string? jsonl, int? selfGenerate)
+    {
+        if (text is not null)
+        {
+            return TrainingData.FromText(lm.Tokenizer, File.ReadAllText(CliErrors.RequireFile(text)), o.PromptLength, o.ContinuationLength, text);
+        }
+
+        if (jsonl is not null)
+        {
+            return TrainingData.FromJsonl(lm.Tokenizer, File.ReadLines(CliErrors.RequireFile(jsonl)), o.PromptLength, o.ContinuationLength, jsonl);
+        }
+
+        var count = selfGenerate!.Value;
+        if (count < 1)
+        {
+            throw new CliException($"--self-generate needs at least 1 text (got {count})");
+        }
+
+        Console.Error.Write($"self-generating {count} texts of up to {o.PromptLength + o.ContinuationLength} tokens: ");
+        var texts = TrainingData.SelfGenerate(lm, count, o.PromptLength + o.ContinuationLength, o.Seed, o.Threads,
+            i => { if (i % Math.Max(1, count / 10) == 0) { Console.Error.Write($"{i} "); } });
+        Console.Error.WriteLine();
+        var bos = lm.Tokenizer.Vocabulary.AddBos ? lm.Tokenizer.Vocabulary.Bos : -1;
+        var examples = TrainingData.FromSequences(texts, bos, o.PromptLength, o.ContinuationLength);
+        return examples.Count > 0 ? examples : throw new TrainingDataException($"the {count} self-generated texts were too short for one example; lower --prompt-length");
+    }
+
+    private static List<int> ParseLayers(string list)
+    {
+        var layers = new List<int>();
+        foreach (var part in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            layers.Add(int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var l) ? l : throw new CliException($"--route-layers: '{part}' is not a layer number"));
+        }
+
+        return layers;
+    }
+
+    private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"step {p.Step}/{p.Steps} loss {p.Loss:F4} kl {p.Kl:F4} gate {p.MeanGate:F3} skip {p.SkippedLayers:F1} lambda {p.Lambda:G3} lr {p.LearningRate:G3} {p.TokensPerSecond:F0} tok/s");
+}

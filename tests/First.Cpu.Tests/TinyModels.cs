@@ -1,0 +1,75 @@
+using System.Runtime.InteropServices;
+using First.Gguf;
+using First.Tests;
+
+namespace First.Cpu.Tests;
+
+/// <summary>
+/// Small random models with stories260K's shapes (64 wide, 5 layers, 8 query and 4 KV heads, 512 tokens) and
+/// its tokenizer: F32 weights drawn from a seed. As <c>qwen2</c> they also get Q/K/V biases and NeoX RoPE.
+/// </summary>
+internal static class TinyModels
+{
+    /// <summary>Writes the model of <paramref name="seed"/> (once per process) and returns its path.</summary>
+    public static string Random(int seed, string architecture = "llama")
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"first-tiny-{architecture}-{seed}-{Environment.ProcessId}.gguf");
+        if (File.Exists(path))
+        {
+            return path;
+        }
+
+        var random = new Random(seed);
+        using var source = GgufFile.Open(TestPaths.Model("stories260K.gguf"));
+        var tmp = path + ".tmp";
+        using (var writer = GgufWriter.CreateFile(tmp))
+        {
+            foreach (var (key, value) in source.Metadata)
+            {
+                var name = key.StartsWith("llama.", StringComparison.Ordinal) ? architecture + key["llama".Length..] : key;
+                writer.Metadata.Add(name, key == "general.architecture" ? GgufValue.FromString(architecture) : value);
+            }
+
+            var tensors = source.Tensors.Select(t => (t.Name, Shape: t.Shape.ToArray())).ToList();
+            if (architecture == "qwen2")
+            {
+                var d = (long)source.Metadata.GetUInt32("llama.embedding_length");
+                var kv = source.GetTensor("blk.0.attn_k.weight").Shape[1];
+                for (var l = 0; l < source.Metadata.GetUInt32("llama.block_count"); l++)
+                {
+                    tensors.Add(($"blk.{l}.attn_q.bias", [d]));
+                    tensors.Add(($"blk.{l}.attn_k.bias", [kv]));
+                    tensors.Add(($"blk.{l}.attn_v.bias", [kv]));
+                }
+            }
+
+            foreach (var (name, shape) in tensors)
+            {
+                writer.AddTensor(name, GgmlType.F32, shape);
+            }
+
+            foreach (var (name, shape) in tensors)
+            {
+                var count = (int)shape.Aggregate(1L, (a, b) => a * b);
+                var values = new float[count];
+                var isNorm = name.EndsWith("norm.weight", StringComparison.Ordinal);
+                var isBias = name.EndsWith(".bias", StringComparison.Ordinal);
+                var scale = isNorm ? 0.2 : isBias ? 0.1 : name == "token_embd.weight" ? 1.0 : 1.5 / Math.Sqrt(shape[0]);
+                for (var i = 0; i < count; i++)
+                {
+                    values[i] = (float)((isNorm ? 1 : 0) + (scale * Gaussian(random)));
+                }
+
+                writer.WriteTensorData(MemoryMarshal.AsBytes(values.AsSpan()));
+            }
+
+            writer.Finish();
+        }
+
+        File.Move(tmp, path, overwrite: true);
+        return path;
+    }
+
+    private static double Gaussian(Random random) =>
+        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+}

@@ -1,0 +1,86 @@
+using First.Tests;
+
+namespace First.Gguf.Tests;
+
+/// <summary><c>first train-routers</c> and <c>first eval</c> end to end on stories260K, and how they refuse bad input.</summary>
+[Collection(nameof(ConsoleCollection))]
+public sealed class CliRoutersTests
+{
+    private static readonly string Model = TestPaths.Model("stories260K.gguf");
+
+    [Fact]
+    public void Trained_routers_run_and_evaluate()
+    {
+        var dir = Directory.CreateTempSubdirectory("first-routers-").FullName;
+        try
+        {
+            var routers = Path.Combine(dir, "s.routers.gguf");
+            var train = ConsoleCapture.Run("train-routers", "-m", Model, "--self-generate", "6", "-o", routers, "--steps", "4", "--batch", "2",
+                "--prompt-length", "16", "--continuation-length", "16", "--router-hidden", "8", "-t", "2", "--checkpoint-every", "2");
+            Assert.True(train.Exit == 0, train.Err);
+            Assert.Contains("step 4/4", train.Err, StringComparison.Ordinal);
+            Assert.True(File.Exists(routers));
+            Assert.False(File.Exists(routers + ".ckpt"), "the checkpoint of a finished run is removed");
+            Assert.False(File.Exists(routers + ".tmp"));
+
+            var run = ConsoleCapture.Run("run", "-m", Model, "--routers", routers, "-p", "Once upon a time", "-n", "8", "--temp", "0", "-t", "2", "--json");
+            Assert.True(run.Exit == 0, run.Err);
+
+            var prefix = Path.Combine(dir, "eval");
+            var eval = ConsoleCapture.Run("eval", "-m", Model, "--routers", routers, "--self-generate", "3", "--prompt-length", "16",
+                "--continuation-length", "16", "--skip-counts", "1,2", "-t", "2", "-o", prefix);
+            Assert.True(eval.Exit == 0, eval.Err);
+            var table = File.ReadAllText(prefix + ".md");
+            foreach (var method in new[] { "| dense |", "| FiRST | 1 |", "| static BI | 2 |", "| balanced middle | 1 |", "| random | 2 |", "| FiRST (tau) |" })
+            {
+                Assert.Contains(method, table, StringComparison.Ordinal);
+            }
+
+            Assert.Contains("| dense |  | 0.00 |", table, StringComparison.Ordinal);
+            var png = File.ReadAllBytes(prefix + ".png");
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+            Assert.True(png.Length > 2000, "the plot is nearly empty");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Bad_input_is_one_line_and_writes_nothing()
+    {
+        var dir = Directory.CreateTempSubdirectory("first-routers-bad-").FullName;
+        try
+        {
+            var tiny = Path.Combine(dir, "tiny.txt");
+            File.WriteAllText(tiny, "Hi.");
+            var output = Path.Combine(dir, "out.routers.gguf");
+            Fails(["train-routers", "-m", Model, "--text", tiny, "-o", output], "tiny.txt has");
+            Fails(["train-routers", "-m", Model, "--self-generate", "2", "-o", output, "--tau", "1.5"], "tau must be in (0, 1)");
+            Fails(["train-routers", "-m", Model, "--self-generate", "2", "-o", output, "--route-layers", "1,9"], "routed layer 9 does not exist");
+            Fails(["train-routers", "-m", Model, "-o", output], "exactly one of");
+            Fails(["train-routers", "-m", Model, "--self-generate", "2", "-o", output, "--loss", "mse"], "--loss must be kl or ce");
+            Assert.Equal([tiny], Directory.GetFiles(dir));
+
+            // A router file for another model (stories260K and its Q8_0 quantization have different tensor tables).
+            var routers = Path.Combine(dir, "s.routers.gguf");
+            Assert.Equal(0, ConsoleCapture.Run("train-routers", "-m", Model, "--self-generate", "2", "-o", routers, "--steps", "1", "--batch", "1",
+                "--prompt-length", "8", "--continuation-length", "8", "--router-hidden", "4").Exit);
+            Fails(["eval", "-m", TestPaths.Model("stories260K-Q8_0.gguf"), "--routers", routers, "--self-generate", "2"], "was made for another model");
+            Fails(["eval", "-m", Model, "--routers", routers, "--self-generate", "2", "--skip-counts", "4"], "skip count 4 is outside 1..3");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        static void Fails(string[] args, string message)
+        {
+            var (exit, _, err) = ConsoleCapture.Run(args);
+            Assert.Equal(1, exit);
+            Assert.Contains(message, err, StringComparison.Ordinal);
+            Assert.Single(err.Trim().Split('\n'));
+        }
+    }
+}
