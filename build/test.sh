@@ -39,6 +39,7 @@ run_suite() { # name, then VAR=value pairs for the environment
   env "$@" dotnet test --solution First.sln -c Release --no-build > "$log" 2>&1
   local rc=$?
   grep -E "^(failed|skipped) " "$log" | head -40
+  grep -A12 -E "^failed " "$log" | grep -vE "^(skipped|passed) " | head -60   # why they failed
   count "$log"
   if [[ $rc -ne 0 ]] && ! grep -qE "^[[:space:]]*failed: [1-9]" "$log"; then
     tail -20 "$log"; failed=$((failed + 1))   # the run broke without reporting a failed test

@@ -6,7 +6,7 @@ namespace First.Tests;
 
 /// <summary>
 /// llama.cpp's own model code (libllama.so of shared/tools/llama-cpp-reference.sh) through its C API:
-/// tokenize and logits for every position of a prompt. Parameter structs are taken from
+/// tokenize, logits for every position of a prompt, and greedy generation. Parameter structs are taken from
 /// llama_*_default_params() and passed back unchanged, so their layout (which changes between
 /// versions) never has to be mirrored; only llama_batch (stable since 2023) is.
 /// </summary>
@@ -87,6 +87,88 @@ internal static unsafe class ReferenceLlama
                 api.FreeModel(model);
             }
         }
+    }
+
+    /// <summary>
+    /// Greedy generation by llama.cpp's library: the prompt (with BOS) in one llama_decode, then one token
+    /// per llama_decode, each the argmax of the last logits; returns the prompt followed by the pieces.
+    /// </summary>
+    public static string GreedyText(string modelPath, string prompt, int tokens)
+    {
+        var api = Require();
+        lock (s_gate)
+        {
+            var model = LoadModel(api, modelPath);
+            try
+            {
+                var vocab = api.GetVocab(model);
+                var vocabSize = api.VocabCount(vocab);
+                var ids = new List<int>(Tokenize(api, vocab, prompt, addSpecial: true, parseSpecial: false));
+                Blob contextParams;
+                api.ContextDefaults(&contextParams);
+                var ctx = api.InitFromModel(model, contextParams);
+                Assert.True(ctx != 0, "llama_init_from_model failed");
+
+                // Its default of 4 threads spins at every barrier on a 2-core machine: one token took ~0.5 s.
+                api.SetThreads(ctx, 1, 1);
+                var text = new StringBuilder(prompt);
+                Batch batch;
+                api.BatchInit(&batch, ids.Count, 0, 1);
+                try
+                {
+                    var start = 0;
+                    for (var step = 0; step < tokens; step++)
+                    {
+                        batch.Count = ids.Count - start;
+                        for (var i = start; i < ids.Count; i++)
+                        {
+                            var j = i - start;
+                            batch.Token[j] = ids[i];
+                            batch.Pos[j] = i;
+                            batch.SeqCount[j] = 1;
+                            batch.SeqId[j][0] = 0;
+                            batch.Logits[j] = (sbyte)(i == ids.Count - 1 ? 1 : 0);
+                        }
+
+                        Assert.Equal(0, api.Decode(ctx, batch));
+                        var logits = new ReadOnlySpan<float>(api.GetLogitsIth(ctx, -1), vocabSize);
+                        var next = 0;
+                        for (var v = 1; v < vocabSize; v++)
+                        {
+                            next = logits[v] > logits[next] ? v : next;
+                        }
+
+                        if (api.IsEog(vocab, next) != 0)
+                        {
+                            break;
+                        }
+
+                        text.Append(Piece(api, vocab, next));
+                        start = ids.Count;
+                        ids.Add(next);
+                    }
+                }
+                finally
+                {
+                    api.BatchFree(batch);
+                    api.Free(ctx);
+                }
+
+                return text.ToString();
+            }
+            finally
+            {
+                api.FreeModel(model);
+            }
+        }
+    }
+
+    private static string Piece(Api api, nint vocab, int token)
+    {
+        var buffer = stackalloc byte[256];
+        var n = api.TokenToPiece(vocab, token, buffer, 256, 0, 0);
+        Assert.True(n >= 0, $"llama_token_to_piece needs {-n} bytes");
+        return Encoding.UTF8.GetString(buffer, n);
     }
 
     private static nint LoadModel(Api api, string path)
@@ -191,6 +273,9 @@ internal static unsafe class ReferenceLlama
         public readonly delegate* unmanaged<Batch*, int, int, int, void> BatchInit = (delegate* unmanaged<Batch*, int, int, int, void>)Sret(lib, "llama_batch_init");
         public readonly delegate* unmanaged<Batch, void> BatchFree = (delegate* unmanaged<Batch, void>)NativeLibrary.GetExport(lib, "llama_batch_free");
         public readonly delegate* unmanaged<nint, Batch, int> Decode = (delegate* unmanaged<nint, Batch, int>)NativeLibrary.GetExport(lib, "llama_decode");
+        public readonly delegate* unmanaged<nint, int, int, void> SetThreads = (delegate* unmanaged<nint, int, int, void>)NativeLibrary.GetExport(lib, "llama_set_n_threads");
+        public readonly delegate* unmanaged<nint, int, byte> IsEog = (delegate* unmanaged<nint, int, byte>)NativeLibrary.GetExport(lib, "llama_vocab_is_eog");
+        public readonly delegate* unmanaged<nint, int, byte*, int, int, byte, int> TokenToPiece = (delegate* unmanaged<nint, int, byte*, int, int, byte, int>)NativeLibrary.GetExport(lib, "llama_token_to_piece");
         public readonly delegate* unmanaged<nint, int, float*> GetLogitsIth = (delegate* unmanaged<nint, int, float*>)NativeLibrary.GetExport(lib, "llama_get_logits_ith");
 
         // A function returning a struct in memory takes the result's address as a hidden first argument (SysV).
