@@ -80,10 +80,25 @@ public sealed class RouterTrainingTests
     }
 
     [Fact]
-    public void A_run_killed_after_a_checkpoint_resumes_to_the_same_routers()
+    public void Budget_training_lowers_the_expected_cost_of_its_skips()
     {
         using var model = LanguageModel.Open(TestPaths.Model("stories260K.gguf"));
-        var options = Small;
+        var options = Small with { Steps = 30, SkipBudget = 1, BudgetImitation = 0, LearningRate = 2e-2f };
+        var examples = TrainingData.FromText(model.Tokenizer, Story, options.PromptLength, options.ContinuationLength);
+        using var trainer = new RouterTrainer(model, options, examples);
+        var before = MeanLoss(model, options, examples, trainer.Routers);
+        trainer.Train(cancellation: TestContext.Current.CancellationToken);
+        var after = MeanLoss(model, options, examples, trainer.Routers);
+        Assert.True(after < before * 0.97, $"expected KL of the skipped layer {before:F4} → {after:F4}");
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void A_run_killed_after_a_checkpoint_resumes_to_the_same_routers(int budget)
+    {
+        using var model = LanguageModel.Open(TestPaths.Model("stories260K.gguf"));
+        var options = Small with { SkipBudget = budget };
         var examples = TrainingData.FromText(model.Tokenizer, Story, options.PromptLength, options.ContinuationLength);
         var checkpoint = Path.Combine(Path.GetTempPath(), $"first-ckpt-{Environment.ProcessId}-{Guid.NewGuid():N}.ckpt");
         try
@@ -149,6 +164,8 @@ public sealed class RouterTrainingTests
         Assert.Equal(model.Tokenizer.Vocabulary.Bos, examples[0].Prompt[0]);
         Assert.Throws<ArgumentException>(() => (Small with { Tau = 1f }).Validate(5));
         Assert.Throws<ArgumentException>(() => (Small with { RoutedLayers = [7] }).Validate(5));
+        Assert.Contains("skip budget", Assert.Throws<ArgumentException>(() => (Small with { SkipBudget = 4 }).Validate(5)).Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => (Small with { SkipBudget = 1, Gates = GateMode.Token }).Validate(5));
     }
 
     [Fact]
@@ -166,6 +183,8 @@ public sealed class RouterTrainingTests
     {
         using var pass = new GatedTransformer(model.Weights, o.PromptLength, o.ContinuationLength, 2, o.Hidden);
         var objective = new RouterObjective(pass, o.Loss, o.Gates, o.Lambda, o.Tau);
-        return examples.Average(e => objective.Evaluate(e, routers, null).Loss);
+        return examples.Average(e => o.SkipBudget > 0
+            ? objective.EvaluateBudget(e, routers, null, o.SkipBudget, o.BudgetSamples, o.BudgetImitation, new Random(0)).Loss
+            : objective.Evaluate(e, routers, null).Loss);
     }
 }

@@ -35,10 +35,13 @@ internal static class TrainRoutersCommand
         var hidden = new Option<int>("--router-hidden") { Description = "Router hidden size d_r (0: linear)", DefaultValueFactory = _ => 64 };
         var routeLayers = new Option<string?>("--route-layers") { Description = "Routed layers, e.g. 1,2,3 (default: all but the first and the last)" };
         var tau = new Option<float>("--tau") { Description = "Threshold written into the router file", DefaultValueFactory = _ => 0.5f };
+        var skipBudget = new Option<int>("--skip-budget") { Description = "Train for skipping exactly K layers (expected KL of whole-layer skips; 0: soft gates and lambda)", DefaultValueFactory = _ => 0 };
+        var budgetSamples = new Option<int>("--budget-samples") { Description = "Layer sets drawn per example when there are too many to try every one", DefaultValueFactory = _ => 8 };
+        var budgetImitation = new Option<float>("--budget-imitation") { Description = "Weight of the pull towards the cheapest layer set seen (skip budget)", DefaultValueFactory = _ => 1f };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (OUT.ckpt)", DefaultValueFactory = _ => 25 };
 
         var command = new Command("train-routers", "Train FiRST routers on the frozen model; resumes from OUT.ckpt when it exists");
-        foreach (var o in new Option[] { model, text, jsonl, selfGenerate, output, steps, batch, lr, lambda, targetSkip, loss, tokenGates, sampledGates, seed, threads, promptLength, continuationLength, hidden, routeLayers, tau, checkpointEvery })
+        foreach (var o in new Option[] { model, text, jsonl, selfGenerate, output, steps, batch, lr, lambda, targetSkip, loss, tokenGates, sampledGates, seed, threads, promptLength, continuationLength, hidden, routeLayers, tau, skipBudget, budgetSamples, budgetImitation, checkpointEvery })
         {
             command.Options.Add(o);
         }
@@ -77,6 +80,9 @@ internal static class TrainRoutersCommand
                 RoutedLayers = r.GetValue(routeLayers) is { } list ? ParseLayers(list) : null,
                 Tau = r.GetValue(tau),
                 CheckpointEvery = r.GetValue(checkpointEvery),
+                SkipBudget = r.GetValue(skipBudget),
+                BudgetSamples = r.GetValue(budgetSamples),
+                BudgetImitation = r.GetValue(budgetImitation),
             };
             try
             {
@@ -93,7 +99,7 @@ internal static class TrainRoutersCommand
             var resuming = File.Exists(checkpoint);
             var c = lm.Config;
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"train-routers: {examples.Count} examples, {options.Steps} steps of {options.BatchSize}, routers d_r={options.Hidden} on layers {string.Join(',', options.RoutedLayers ?? RouterSet.DefaultRoutedLayers(c.LayerCount))}, loss {lossName}, lambda {options.Lambda}{(resuming ? $", resuming from {checkpoint}" : "")}"));
+                $"train-routers: {examples.Count} examples, {options.Steps} steps of {options.BatchSize}, routers d_r={options.Hidden} on layers {string.Join(',', options.RoutedLayers ?? RouterSet.DefaultRoutedLayers(c.LayerCount))}, {(options.SkipBudget > 0 ? $"skip budget {options.SkipBudget}" : $"loss {lossName}, lambda {options.Lambda}")}{(resuming ? $", resuming from {checkpoint}" : "")}"));
 
             using var trainer = new RouterTrainer(lm, options, examples);
             RouterSet routers;

@@ -153,9 +153,7 @@ public sealed class SkipEvaluation
                 Add(sums, (SkipMethod.BalancedMiddle, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, BalancedMiddle(routed, k))), dense);
                 for (var s = 0; s < _options.RandomSeeds; s++)
                 {
-                    var random = new Random((done * 7919) + (s * 104729) + k);
-                    var pick = routed.OrderBy(_ => random.Next()).Take(k);
-                    Add(sums, (SkipMethod.Random, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, pick)), dense);
+                    Add(sums, (SkipMethod.Random, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, RandomLayers(routed, k, done, s))), dense);
                 }
             }
 
@@ -184,6 +182,25 @@ public sealed class SkipEvaluation
     {
         ArgumentNullException.ThrowIfNull(routed);
         return [.. Enumerable.Range(0, k).Select(i => routed[(int)(((i + 0.5) * routed.Count) / k)]).Distinct()];
+    }
+
+    /// <summary>
+    /// k routed layers drawn uniformly for one (example, seed): a partial Fisher–Yates shuffle driven by a SplitMix-mixed
+    /// seed. (Random seeded with nearby integers gives correlated first draws: sorting by them picked the same
+    /// pair of 3 layers for every example.)
+    /// </summary>
+    public static IReadOnlyList<int> RandomLayers(IReadOnlyList<int> routed, int k, int example, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(routed);
+        var random = new Random(unchecked((int)RouterTrainer.Mix(RouterTrainer.Mix((ulong)example, (ulong)seed), (ulong)k)));
+        var pool = routed.ToArray();
+        for (var i = 0; i < k; i++)
+        {
+            var j = i + random.Next(pool.Length - i);
+            (pool[i], pool[j]) = (pool[j], pool[i]);
+        }
+
+        return pool[..k];
     }
 
     /// <summary>The fraction of pairs of prompts whose layer sets differ (input adaptivity).</summary>

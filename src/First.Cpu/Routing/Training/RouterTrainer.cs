@@ -160,7 +160,9 @@ public sealed class RouterTrainer : IDisposable
         for (var b = 0; b < Options.BatchSize; b++)
         {
             var example = _examples[random.Next(_examples.Count)];
-            var r = _objective.Evaluate(example, Routers, _gradient, Options.SampledGates ? random : null);
+            var r = Options.SkipBudget > 0
+                ? _objective.EvaluateBudget(example, Routers, _gradient, Options.SkipBudget, Options.BudgetSamples, Options.BudgetImitation, random)
+                : _objective.Evaluate(example, Routers, _gradient, Options.SampledGates ? random : null);
             loss += r.Loss;
             kl += r.Kl;
             gate += r.MeanGate;
@@ -172,7 +174,7 @@ public sealed class RouterTrainer : IDisposable
         RouterSets.Scale(_gradient, 1f / k);
         var lr = LearningRate(Options, Step);
         _optimizer.Step(Routers, _gradient, lr, Options.WeightDecay, Options.ClipNorm);
-        if (Options.TargetSkip is { } target)
+        if (Options.TargetSkip is { } target && Options.SkipBudget == 0)
         {
             // Dual ascent on lambda: more pressure while the skipped fraction (1 − mean gate) is below the target.
             var skippedFraction = 1 - (gate / k);
@@ -206,7 +208,7 @@ public sealed class RouterTrainer : IDisposable
     }
 
     /// <summary>SplitMix64's finaliser over a running hash and a value.</summary>
-    private static ulong Mix(ulong hash, ulong value)
+    internal static ulong Mix(ulong hash, ulong value)
     {
         var z = unchecked(hash + value + 0x9e3779b97f4a7c15UL);
         z = unchecked((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9UL);

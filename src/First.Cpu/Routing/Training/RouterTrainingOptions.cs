@@ -51,6 +51,19 @@ public sealed record RouterTrainingOptions
     /// </summary>
     public bool SampledGates { get; init; }
 
+    /// <summary>
+    /// When above 0 [ours]: train for decoding that skips exactly this many layers, chosen as inference's
+    /// "the k lowest m_i" does, by the expected KL of skipping whole layers (see
+    /// <see cref="RouterObjective.EvaluateBudget"/>) instead of soft gates and lambda.
+    /// </summary>
+    public int SkipBudget { get; init; }
+
+    /// <summary>Layer sets drawn per example when there are too many to evaluate every one (skip budget only).</summary>
+    public int BudgetSamples { get; init; } = 8;
+
+    /// <summary>Weight of the cross-entropy that pulls m_i towards the cheapest set seen (skip budget only).</summary>
+    public float BudgetImitation { get; init; } = 1f;
+
     /// <summary>Seed of initialisation and example order.</summary>
     public int Seed { get; init; } = 42;
 
@@ -101,6 +114,12 @@ public sealed record RouterTrainingOptions
         }
 
         Check(RoutedLayers is null || RoutedLayers.Count > 0, "no layer to route");
+        var routed = (RoutedLayers ?? RouterSet.DefaultRoutedLayers(layerCount)).Count;
+        Check(SkipBudget >= 0 && SkipBudget <= routed, $"skip budget must be 0..{routed} (the routed layers; got {SkipBudget})");
+        Check(SkipBudget == 0 || (Gates == GateMode.Sequence && !SampledGates), "a skip budget trains sequence decisions: it does not combine with token or sampled gates");
+        Check(SkipBudget == 0 || routed <= 62, $"a skip budget handles at most 62 routed layers (got {routed})");
+        Check(BudgetSamples >= 1, $"budget samples must be at least 1 (got {BudgetSamples})");
+        Check(BudgetImitation >= 0 && float.IsFinite(BudgetImitation), $"budget imitation weight must be 0 or more (got {BudgetImitation})");
     }
 
     /// <summary>The settings that shape the result, as key/value text (written into router files and checkpoints).</summary>
@@ -119,6 +138,9 @@ public sealed record RouterTrainingOptions
         ["target_skip"] = TargetSkip is { } f ? Text(f) : "none",
         ["loss"] = Loss == QualityLoss.Kl ? "kl" : "ce",
         ["gates"] = Gates == GateMode.Token ? "token" : SampledGates ? "sequence-sampled" : "sequence",
+        ["skip_budget"] = Text(SkipBudget),
+        ["budget_samples"] = Text(BudgetSamples),
+        ["budget_imitation"] = Text(BudgetImitation),
         ["seed"] = Text(Seed),
         ["hidden"] = Text(Hidden),
         ["routed_layers"] = string.Join(',', RoutedLayers ?? RouterSet.DefaultRoutedLayers(layerCount)),
