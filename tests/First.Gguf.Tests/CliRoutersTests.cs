@@ -37,6 +37,24 @@ public sealed class CliRoutersTests
             }
 
             Assert.Contains("| dense |  | 0.00 |", table, StringComparison.Ordinal);
+
+            // The oracle takes each prompt's best set, so no method at its skip count has a lower KL.
+            var rows = table.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
+            foreach (var k in new[] { "1", "2" })
+            {
+                var atK = rows.Where(r => r.Length > 5 && r[2] == k).ToDictionary(r => r[1], r => double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture));
+                Assert.True(atK.ContainsKey("oracle (ceiling)"), $"no oracle row at k = {k}");
+                Assert.All(atK, p => Assert.True(atK["oracle (ceiling)"] <= p.Value + 1e-4, $"k = {k}: oracle KL {atK["oracle (ceiling)"]} above {p.Key}'s {p.Value}"));
+            }
+
+            // Routers trained for a skip budget (forward passes only) load and run the same way.
+            var budget = Path.Combine(dir, "b.routers.gguf");
+            var trainBudget = ConsoleCapture.Run("train-routers", "-m", Model, "--self-generate", "4", "-o", budget, "--steps", "3", "--batch", "2",
+                "--prompt-length", "16", "--continuation-length", "8", "--router-hidden", "8", "-t", "2", "--skip-budget", "2");
+            Assert.True(trainBudget.Exit == 0, trainBudget.Err);
+            Assert.Contains("skip budget 2", trainBudget.Err, StringComparison.Ordinal);
+            var runBudget = ConsoleCapture.Run("run", "-m", Model, "--routers", budget, "--max-skip", "2", "--min-skip", "2", "-p", "Once upon a time", "-n", "4", "-t", "2");
+            Assert.True(runBudget.Exit == 0, runBudget.Err);
             var png = File.ReadAllBytes(prefix + ".png");
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
             Assert.True(png.Length > 2000, "the plot is nearly empty");

@@ -130,6 +130,7 @@ internal static class EvalCommand
         SkipMethod.FirstTau => "FiRST (tau)",
         SkipMethod.StaticBi => "static BI",
         SkipMethod.BalancedMiddle => "balanced middle",
+        SkipMethod.Oracle => "oracle (ceiling)",
         _ => "random",
     };
 
@@ -148,6 +149,12 @@ internal static class EvalCommand
         }
 
         sb.AppendLine();
+        if (report.Results.Any(x => x.Method == SkipMethod.Oracle))
+        {
+            sb.AppendLine("The oracle row is a ceiling, not a method: per prompt, the layer set with the lowest KL on the continuation itself.");
+            sb.AppendLine();
+        }
+
         sb.AppendLine(inv, $"Static BI order (most similar input and output first): {string.Join(", ", report.BiOrder)}.");
         sb.AppendLine();
         sb.AppendLine("Layer sets FiRST chose per prompt (how often each set occurs):");
@@ -176,6 +183,7 @@ internal static class EvalCommand
             [SkipMethod.BalancedMiddle] = (44, 160, 44),
             [SkipMethod.Random] = (127, 127, 127),
             [SkipMethod.FirstTau] = (255, 127, 14),
+            [SkipMethod.Oracle] = (148, 103, 189),
         };
         var dense = report.Results.First(x => x.Method == SkipMethod.Dense);
         Panel Make(string title, Func<MethodResult, double> value) => new(title, "layers skipped", "",

@@ -25,6 +25,12 @@ public enum SkipMethod
 
     /// <summary>k routed layers drawn per prompt, averaged over several seeds.</summary>
     Random,
+
+    /// <summary>
+    /// A ceiling, not a method: per prompt, the set of k routed layers whose skipping gives the lowest KL on the
+    /// continuation (it looks at the continuation, which no router can). Measured only where there are few sets.
+    /// </summary>
+    Oracle,
 }
 
 /// <summary>Settings of <see cref="SkipEvaluation"/>.</summary>
@@ -41,6 +47,9 @@ public sealed record EvaluationOptions
 
     /// <summary>Threads.</summary>
     public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
+
+    /// <summary>The oracle row is measured at a skip count with at most this many layer sets (0: never).</summary>
+    public int OracleSetLimit { get; init; } = 10;
 
     /// <summary>Threshold of the FirstTau method (default: the router file's).</summary>
     public float Tau { get; init; } = 0.5f;
@@ -151,6 +160,13 @@ public sealed class SkipEvaluation
                 Add(sums, (SkipMethod.First, k), Measure(session, e, firstPlan), dense);
                 Add(sums, (SkipMethod.StaticBi, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, biOrder.Take(k))), dense);
                 Add(sums, (SkipMethod.BalancedMiddle, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, BalancedMiddle(routed, k))), dense);
+                var sets = Combinations(routed, k);
+                if (sets.Count <= _options.OracleSetLimit)
+                {
+                    var best = sets.Select(set => Measure(session, e, LayerPlan.Skipping(c.LayerCount, set))).MinBy(m => Kl(m, dense))!;
+                    Add(sums, (SkipMethod.Oracle, k), best, dense);
+                }
+
                 for (var s = 0; s < _options.RandomSeeds; s++)
                 {
                     Add(sums, (SkipMethod.Random, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, RandomLayers(routed, k, done, s))), dense);
@@ -291,13 +307,7 @@ public sealed class SkipEvaluation
             sums[key] = a = new Accumulator();
         }
 
-        var kl = 0.0;
-        for (var i = 0; i < m.LogProbs.Length; i++)
-        {
-            var lp = dense.LogProbs[i];
-            kl += Math.Exp(lp) * (lp - m.LogProbs[i]);
-        }
-
+        var kl = Kl(m, dense);
         a.Count++;
         a.Skipped += m.Skipped;
         a.Nll += m.Nll;
@@ -307,6 +317,48 @@ public sealed class SkipEvaluation
         a.Greedy += m.Greedy.Length;
         a.DecodeTokens += m.DecodeTokens;
         a.DecodeSeconds += m.DecodeSeconds;
+    }
+
+    /// <summary>Σ over continuation tokens of KL(dense ‖ m).</summary>
+    private static double Kl(Measurement m, Measurement dense)
+    {
+        var kl = 0.0;
+        for (var i = 0; i < m.LogProbs.Length; i++)
+        {
+            var lp = dense.LogProbs[i];
+            kl += Math.Exp(lp) * (lp - m.LogProbs[i]);
+        }
+
+        return kl;
+    }
+
+    /// <summary>Every set of k of <paramref name="items"/>, in lexicographic order (stops early past 1000 sets).</summary>
+    internal static List<int[]> Combinations(IReadOnlyList<int> items, int k)
+    {
+        var result = new List<int[]>();
+        var chosen = new int[k];
+        void Walk(int start, int depth)
+        {
+            if (result.Count > 1000)
+            {
+                return;
+            }
+
+            if (depth == k)
+            {
+                result.Add([.. chosen]);
+                return;
+            }
+
+            for (var i = start; i <= items.Count - (k - depth); i++)
+            {
+                chosen[depth] = items[i];
+                Walk(i + 1, depth + 1);
+            }
+        }
+
+        Walk(0, 0);
+        return result;
     }
 
     private sealed record Measurement(float[] LogProbs, double Nll, int Tokens, int[] Greedy, int DecodeTokens, double DecodeSeconds, int Skipped);
