@@ -34,7 +34,65 @@ internal static unsafe class ReferenceLlama
     }
 
     /// <summary>The logits of every position of <paramref name="tokens"/>, [tokens][vocabulary], from one llama_decode.</summary>
-    public static float[][] Logits(string modelPath, int[] tokens)
+    public static float[][] Logits(string modelPath, int[] tokens) =>
+        WithContext(modelPath, threads: null, tokens.Length, (api, model, ctx, batch) =>
+        {
+            var vocabSize = api.VocabCount(api.GetVocab(model));
+            Decode(api, ctx, batch, tokens, 0, allLogits: true);
+            var result = new float[tokens.Length][];
+            for (var i = 0; i < tokens.Length; i++)
+            {
+                result[i] = new ReadOnlySpan<float>(api.GetLogitsIth(ctx, i), vocabSize).ToArray();
+            }
+
+            return result;
+        });
+
+    /// <summary>
+    /// Greedy generation by llama.cpp's library: the prompt (with BOS) in one llama_decode, then one token
+    /// per llama_decode, each the argmax of the last logits; returns the prompt followed by the pieces.
+    /// </summary>
+    public static string GreedyText(string modelPath, string prompt, int tokens)
+    {
+        var utf8 = Encoding.UTF8.GetBytes(prompt);
+
+        // Its default of 4 threads spins at every barrier on a 2-core machine: one token took ~0.5 s.
+        return WithContext(modelPath, threads: 1, utf8.Length + 16, (api, model, ctx, batch) =>
+        {
+            var vocab = api.GetVocab(model);
+            var vocabSize = api.VocabCount(vocab);
+            var ids = new List<int>(Tokenize(api, vocab, prompt, addSpecial: true, parseSpecial: false));
+            var text = new StringBuilder(prompt);
+            var start = 0;
+            for (var step = 0; step < tokens; step++)
+            {
+                Decode(api, ctx, batch, ids, start, allLogits: false);
+                var logits = new ReadOnlySpan<float>(api.GetLogitsIth(ctx, -1), vocabSize);
+                var next = 0;
+                for (var v = 1; v < vocabSize; v++)
+                {
+                    next = logits[v] > logits[next] ? v : next;
+                }
+
+                if (api.IsEog(vocab, next) != 0)
+                {
+                    break;
+                }
+
+                text.Append(Piece(api, vocab, next));
+                start = ids.Count;
+                ids.Add(next);
+            }
+
+            return text.ToString();
+        });
+    }
+
+    /// <summary>
+    /// Loads the model, makes a context with default parameters (and <paramref name="threads"/> when given) and a batch
+    /// of <paramref name="batchCapacity"/> tokens, runs <paramref name="body"/>, and frees all three.
+    /// </summary>
+    private static T WithContext<T>(string modelPath, int? threads, int batchCapacity, Func<Api, nint, nint, nint, T> body)
     {
         var api = Require();
         lock (s_gate)
@@ -48,33 +106,21 @@ internal static unsafe class ReferenceLlama
                 Assert.True(ctx != 0, "llama_init_from_model failed");
                 try
                 {
-                    var vocabSize = api.VocabCount(api.GetVocab(model));
-                    Batch batch;
-                    api.BatchInit(&batch, tokens.Length, 0, 1);
+                    if (threads is { } n)
+                    {
+                        api.SetThreads(ctx, n, n);
+                    }
+
+                    var batch = (Batch*)NativeMemory.AllocZeroed((nuint)sizeof(Batch));
+                    api.BatchInit(batch, batchCapacity, 0, 1);
                     try
                     {
-                        batch.Count = tokens.Length;
-                        for (var i = 0; i < tokens.Length; i++)
-                        {
-                            batch.Token[i] = tokens[i];
-                            batch.Pos[i] = i;
-                            batch.SeqCount[i] = 1;
-                            batch.SeqId[i][0] = 0;
-                            batch.Logits[i] = 1;
-                        }
-
-                        Assert.Equal(0, api.Decode(ctx, batch));
-                        var result = new float[tokens.Length][];
-                        for (var i = 0; i < tokens.Length; i++)
-                        {
-                            result[i] = new ReadOnlySpan<float>(api.GetLogitsIth(ctx, i), vocabSize).ToArray();
-                        }
-
-                        return result;
+                        return body(api, model, ctx, (nint)batch);
                     }
                     finally
                     {
-                        api.BatchFree(batch);
+                        api.BatchFree(*batch);
+                        NativeMemory.Free(batch);
                     }
                 }
                 finally
@@ -89,78 +135,22 @@ internal static unsafe class ReferenceLlama
         }
     }
 
-    /// <summary>
-    /// Greedy generation by llama.cpp's library: the prompt (with BOS) in one llama_decode, then one token
-    /// per llama_decode, each the argmax of the last logits; returns the prompt followed by the pieces.
-    /// </summary>
-    public static string GreedyText(string modelPath, string prompt, int tokens)
+    /// <summary>One llama_decode of <paramref name="tokens"/>[start..] at their positions; logits for every one or only the last.</summary>
+    private static void Decode(Api api, nint ctx, nint batchAddress, IReadOnlyList<int> tokens, int start, bool allLogits)
     {
-        var api = Require();
-        lock (s_gate)
+        var batch = (Batch*)batchAddress;
+        batch->Count = tokens.Count - start;
+        for (var i = start; i < tokens.Count; i++)
         {
-            var model = LoadModel(api, modelPath);
-            try
-            {
-                var vocab = api.GetVocab(model);
-                var vocabSize = api.VocabCount(vocab);
-                var ids = new List<int>(Tokenize(api, vocab, prompt, addSpecial: true, parseSpecial: false));
-                Blob contextParams;
-                api.ContextDefaults(&contextParams);
-                var ctx = api.InitFromModel(model, contextParams);
-                Assert.True(ctx != 0, "llama_init_from_model failed");
-
-                // Its default of 4 threads spins at every barrier on a 2-core machine: one token took ~0.5 s.
-                api.SetThreads(ctx, 1, 1);
-                var text = new StringBuilder(prompt);
-                Batch batch;
-                api.BatchInit(&batch, ids.Count, 0, 1);
-                try
-                {
-                    var start = 0;
-                    for (var step = 0; step < tokens; step++)
-                    {
-                        batch.Count = ids.Count - start;
-                        for (var i = start; i < ids.Count; i++)
-                        {
-                            var j = i - start;
-                            batch.Token[j] = ids[i];
-                            batch.Pos[j] = i;
-                            batch.SeqCount[j] = 1;
-                            batch.SeqId[j][0] = 0;
-                            batch.Logits[j] = (sbyte)(i == ids.Count - 1 ? 1 : 0);
-                        }
-
-                        Assert.Equal(0, api.Decode(ctx, batch));
-                        var logits = new ReadOnlySpan<float>(api.GetLogitsIth(ctx, -1), vocabSize);
-                        var next = 0;
-                        for (var v = 1; v < vocabSize; v++)
-                        {
-                            next = logits[v] > logits[next] ? v : next;
-                        }
-
-                        if (api.IsEog(vocab, next) != 0)
-                        {
-                            break;
-                        }
-
-                        text.Append(Piece(api, vocab, next));
-                        start = ids.Count;
-                        ids.Add(next);
-                    }
-                }
-                finally
-                {
-                    api.BatchFree(batch);
-                    api.Free(ctx);
-                }
-
-                return text.ToString();
-            }
-            finally
-            {
-                api.FreeModel(model);
-            }
+            var j = i - start;
+            batch->Token[j] = tokens[i];
+            batch->Pos[j] = i;
+            batch->SeqCount[j] = 1;
+            batch->SeqId[j][0] = 0;
+            batch->Logits[j] = (sbyte)(allLogits || i == tokens.Count - 1 ? 1 : 0);
         }
+
+        Assert.Equal(0, api.Decode(ctx, *batch));
     }
 
     private static string Piece(Api api, nint vocab, int token)

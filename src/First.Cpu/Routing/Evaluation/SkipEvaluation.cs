@@ -146,30 +146,43 @@ public sealed class SkipEvaluation
         var done = 0;
         foreach (var e in examples)
         {
-            var dense = Measure(session, e, LayerPlan.Dense(c.LayerCount));
+            // Methods often choose the same set (and the oracle tries every set): each set is measured once per example.
+            var measured = new Dictionary<string, Measurement>();
+            Measurement Of(LayerPlan plan)
+            {
+                var key = plan.ToString();
+                if (!measured.TryGetValue(key, out var m))
+                {
+                    measured[key] = m = Measure(session, e, plan);
+                }
+
+                return m;
+            }
+
+            var dense = Of(LayerPlan.Dense(c.LayerCount));
             Add(sums, (SkipMethod.Dense, 0), dense, dense);
 
             var means = RouterMeans(session, e.Prompt);
             var tauPlan = RoutingDecision.Decide(_routers, means, new RoutingOptions { Tau = _options.Tau });
             tauSets.Add(tauPlan.Skipped);
-            Add(sums, (SkipMethod.FirstTau, 0), Measure(session, e, tauPlan), dense);
+            Add(sums, (SkipMethod.FirstTau, 0), Of(tauPlan), dense);
             foreach (var k in _options.SkipCounts)
             {
                 var firstPlan = RoutingDecision.Decide(_routers, means, new RoutingOptions { Tau = _options.Tau, MinSkip = k, MaxSkip = k });
                 firstSets[k].Add(firstPlan.Skipped);
-                Add(sums, (SkipMethod.First, k), Measure(session, e, firstPlan), dense);
-                Add(sums, (SkipMethod.StaticBi, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, biOrder.Take(k))), dense);
-                Add(sums, (SkipMethod.BalancedMiddle, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, BalancedMiddle(routed, k))), dense);
+                Add(sums, (SkipMethod.First, k), Of(firstPlan), dense);
+                Add(sums, (SkipMethod.StaticBi, k), Of(LayerPlan.Skipping(c.LayerCount, biOrder.Take(k))), dense);
+                Add(sums, (SkipMethod.BalancedMiddle, k), Of(LayerPlan.Skipping(c.LayerCount, BalancedMiddle(routed, k))), dense);
                 var sets = Combinations(routed, k);
                 if (sets.Count <= _options.OracleSetLimit)
                 {
-                    var best = sets.Select(set => Measure(session, e, LayerPlan.Skipping(c.LayerCount, set))).MinBy(m => Kl(m, dense))!;
+                    var best = sets.Select(set => Of(LayerPlan.Skipping(c.LayerCount, set))).MinBy(m => Kl(m, dense))!;
                     Add(sums, (SkipMethod.Oracle, k), best, dense);
                 }
 
                 for (var s = 0; s < _options.RandomSeeds; s++)
                 {
-                    Add(sums, (SkipMethod.Random, k), Measure(session, e, LayerPlan.Skipping(c.LayerCount, RandomLayers(routed, k, done, s))), dense);
+                    Add(sums, (SkipMethod.Random, k), Of(LayerPlan.Skipping(c.LayerCount, RandomLayers(routed, k, done, s))), dense);
                 }
             }
 
