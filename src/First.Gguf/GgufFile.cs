@@ -134,6 +134,13 @@ public sealed unsafe class GgufFile : IDisposable
         return _region.Pointer + tensor.FileOffset;
     }
 
+    /// <summary>
+    /// Lets the OS take back the pages of [<paramref name="start"/>, +<paramref name="length"/>) from this process
+    /// (e.g. after a tensor was copied into another layout): on a mapped file they are dropped and read again
+    /// from the file if touched; elsewhere, or after disposal, nothing happens. The bytes never change.
+    /// </summary>
+    public void ReleasePages(byte* start, long length) => _region.ReleasePages(start, length);
+
     /// <summary>Unmaps the file.</summary>
     public void Dispose() => _region.Dispose();
 

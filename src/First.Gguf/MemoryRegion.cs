@@ -29,6 +29,15 @@ internal abstract unsafe class MemoryRegion : IDisposable
         }
     }
 
+    /// <summary>
+    /// Tells the OS that <paramref name="length"/> bytes from <paramref name="start"/> will not be read soon, so
+    /// their pages can leave the process's resident set. A map re-reads them from the file if they are
+    /// touched again; other regions ignore the hint.
+    /// </summary>
+    public virtual void ReleasePages(byte* start, long length)
+    {
+    }
+
     protected abstract void Release();
 }
 
@@ -64,6 +73,23 @@ internal sealed unsafe class MappedFileRegion : MemoryRegion
         }
     }
 
+    public override void ReleasePages(byte* start, long length)
+    {
+        if (IsDisposed || !OperatingSystem.IsLinux() || start < Pointer || start + length > Pointer + Length)
+        {
+            return;
+        }
+
+        // Only whole pages inside the range: the neighbours' bytes stay where they are.
+        var page = Environment.SystemPageSize;
+        var first = ((nint)start + page - 1) & ~(nint)(page - 1);
+        var end = ((nint)start + (nint)length) & ~(nint)(page - 1);
+        if (end > first)
+        {
+            _ = NativeMethods.Madvise(first, (nuint)(end - first), NativeMethods.DontNeed); // advice: a failure changes nothing
+        }
+    }
+
     protected override void Release()
     {
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
@@ -84,4 +110,14 @@ internal sealed unsafe class NativeCopyRegion : MemoryRegion
     }
 
     protected override void Release() => NativeMemory.AlignedFree(Pointer);
+}
+
+/// <summary>libc calls (Linux).</summary>
+internal static partial class NativeMethods
+{
+    /// <summary>MADV_DONTNEED (asm-generic/mman-common.h): on a shared file map, drop the pages; the next touch reads the file again.</summary>
+    public const int DontNeed = 4;
+
+    [LibraryImport("libc", EntryPoint = "madvise")]
+    public static partial int Madvise(nint address, nuint length, int advice);
 }

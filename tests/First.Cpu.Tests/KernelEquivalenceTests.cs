@@ -186,7 +186,7 @@ public sealed unsafe class KernelEquivalenceTests
     /// read quants unsigned (x + 128, nibbles 0..15) and take the offset back per block sum larger terms
     /// that cancel, so Σ|term| counts the offset too: Σ (|w| + 128·|d_w|)·|a|.
     /// </summary>
-    private static double Budget(QuantFormat weights, ActivationFormat activations, byte* w, byte* a, int n)
+    internal static double Budget(QuantFormat weights, ActivationFormat activations, byte* w, byte* a, int n)
     {
         var wf = new float[n];
         var af = new float[n];
@@ -229,7 +229,7 @@ public sealed unsafe class KernelEquivalenceTests
     /// Operands whose dot product is exact in float whatever the order: unit block scales with quants in
     /// their full range (so |Σ| stays below 2^24 for up to 32 blocks), or small integer float values.
     /// </summary>
-    private static Gen<Operands> ExactOperands(QuantFormat format)
+    internal static Gen<Operands> ExactOperands(QuantFormat format)
     {
         var activation = format.Activation;
         var block = format.Info.BlockSize;

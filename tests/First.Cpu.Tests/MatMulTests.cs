@@ -42,6 +42,7 @@ public sealed unsafe class MatMulTests
                 }
 
                 var m = new QuantMatrix(qw, type, rows, cols);
+                m = m.WithKernel(m.Kernel); // row by row (the interleaved path has its own tests)
                 var scratch = new byte[m.ActivationRowBytes * tokens];
                 var y = new float[tokens * (rows + 3)];
                 using var pool = new WorkerPool(threads);

@@ -69,6 +69,48 @@ public readonly unsafe struct DotKernel
     public override string ToString() => Name;
 }
 
+/// <summary>
+/// A kernel over eight interleaved weight rows (<see cref="Interleaved8"/>): the rows' products with one
+/// token, or with four, written as eight contiguous floats per token.
+/// </summary>
+public readonly unsafe struct InterleavedKernel
+{
+    internal InterleavedKernel(GgmlType type, KernelPath path, string name, int blockBytes,
+        delegate*<byte*, byte*, int, float*, void> dot, delegate*<byte*, byte*, int, int, float*, int, void> dot4)
+    {
+        Type = type;
+        Path = path;
+        Name = name;
+        BlockBytes = blockBytes;
+        Dot = dot;
+        Dot4 = dot4;
+    }
+
+    /// <summary>The weight format.</summary>
+    public GgmlType Type { get; }
+
+    /// <summary>The instruction-set path.</summary>
+    public KernelPath Path { get; }
+
+    /// <summary>A name for logs and benchmarks, e.g. <c>Q4_0.DotInterleavedAvxVnni</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>Bytes of one block of the format (a row's; a group's block is eight of them).</summary>
+    public int BlockBytes { get; }
+
+    /// <summary><c>Dot(group, activations, n, y)</c>: y[0..7] = the eight rows · one token.</summary>
+    public delegate*<byte*, byte*, int, float*, void> Dot { get; }
+
+    /// <summary><c>Dot4(group, activations, stride, n, y, yStride)</c>: four tokens <c>stride</c> bytes apart, outputs <c>yStride</c> floats apart.</summary>
+    public delegate*<byte*, byte*, int, int, float*, int, void> Dot4 { get; }
+
+    /// <summary>Whether this machine can run the path.</summary>
+    public bool IsSupported => KernelRegistry.IsSupported(Path);
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+}
+
 /// <summary>A quantizer of activations into an <see cref="ActivationFormat"/>.</summary>
 public readonly unsafe struct QuantizeKernel
 {
@@ -143,6 +185,15 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q6_K, KernelPath.Scalar, "Q6_K.DotScalar", &Q6_K.DotScalar),
     ];
 
+    // Best first. A format without an entry for the chosen path multiplies row by row (DotKernel).
+    private static readonly InterleavedKernel[] s_interleaved =
+    [
+        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", BlockQ4_0.Size, &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni),
+        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", BlockQ4_0.Size, &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2),
+        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", BlockQ8_0.Size, &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni),
+        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotInterleavedAvx2", BlockQ8_0.Size, &Q8_0.DotInterleavedAvx2, &Q8_0.Dot4InterleavedAvx2),
+    ];
+
     private static readonly QuantizeKernel[] s_quantizers =
     [
         new(ActivationFormat.Q8, KernelPath.Vector, "Q8Activations.QuantizeVector", &Q8Activations.QuantizeVector),
@@ -159,6 +210,9 @@ public static unsafe class KernelRegistry
     /// <summary>Every registered dot kernel, best first within a format, runnable here or not (for tests and benchmarks).</summary>
     public static IReadOnlyList<DotKernel> AllDots => s_dots;
 
+    /// <summary>Every registered interleaved-rows kernel, runnable here or not.</summary>
+    public static IReadOnlyList<InterleavedKernel> AllInterleaved => s_interleaved;
+
     /// <summary>Every registered activation quantizer.</summary>
     public static IReadOnlyList<QuantizeKernel> AllQuantizers => s_quantizers;
 
@@ -169,6 +223,13 @@ public static unsafe class KernelRegistry
     /// <exception cref="NotSupportedException">No kernel exists for the type.</exception>
     public static DotKernel ChooseDot(GgmlType type) =>
         Choose(s_dots, k => k.Type == type, k => k.Path) ?? throw new NotSupportedException($"no dot product kernel for tensor type {GgmlTypes.NameOf((uint)type)}");
+
+    /// <summary>
+    /// The interleaved kernel for <paramref name="type"/> on the path of <paramref name="rowKernel"/> (the path
+    /// chosen for the format), or null where that path has none.
+    /// </summary>
+    public static InterleavedKernel? ChooseInterleaved(GgmlType type, DotKernel rowKernel) =>
+        Choose(s_interleaved, k => k.Type == type && k.Path == rowKernel.Path, k => k.Path);
 
     /// <summary>The best quantizer into <paramref name="format"/>.</summary>
     public static QuantizeKernel ChooseQuantizer(ActivationFormat format) =>

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using First.Cpu.Quants;
 
 namespace First.Cpu.Kernels;
 
@@ -11,6 +12,9 @@ public static unsafe partial class MatMul
 {
     /// <summary>Rows per tile of the matrix × tokens loop.</summary>
     private const int RowTile = 32;
+
+    /// <summary>Groups of eight rows per tile of the interleaved loop.</summary>
+    private const int GroupTile = 4;
 
     /// <summary>Quantizes <paramref name="tokens"/> input rows (each Cols floats, <paramref name="xStride"/> apart) into <paramref name="buffer"/>.</summary>
     public static void QuantizeInputs(in QuantMatrix w, float* x, int xStride, int tokens, byte* buffer)
@@ -30,6 +34,13 @@ public static unsafe partial class MatMul
     [SkipLocalsInit]
     public static void Multiply(in QuantMatrix w, byte* xq, int tokens, float* y, int yStride, WorkerPool pool)
     {
+        if (w.Interleaved is { } interleaved)
+        {
+            var groups = new GroupJob(interleaved, interleaved.Ensure(pool), w.Cols, xq, w.ActivationRowBytes, tokens, y, yStride);
+            pool.Run(&RunGroups, &groups);
+            return;
+        }
+
         var job = new Job(w, xq, tokens, y, yStride);
         pool.Run(&RunRows, &job);
     }
@@ -84,6 +95,41 @@ public static unsafe partial class MatMul
         }
     }
 
+    /// <summary>
+    /// The interleaved path: each participant takes a contiguous run of groups of eight rows; tiles of
+    /// <see cref="GroupTile"/> groups (a few tens of KiB) stay in L2 while the tokens pass over them four at a time.
+    /// </summary>
+    private static void RunGroups(void* context, int index, int count)
+    {
+        ref var job = ref Unsafe.AsRef<GroupJob>(context);
+        var start = (int)((long)job.Groups * index / count);
+        var end = (int)((long)job.Groups * (index + 1) / count);
+        var grouped = job.Tokens & ~3;
+        for (var tile = start; tile < end; tile += GroupTile)
+        {
+            var tileEnd = Math.Min(tile + GroupTile, end);
+            for (var t = 0; t < grouped; t += 4)
+            {
+                var x = job.Inputs + ((long)t * job.InputBytes);
+                var y = job.Outputs + ((long)t * job.OutputStride);
+                for (var g = tile; g < tileEnd; g++)
+                {
+                    job.Dot4(job.Data + (g * job.GroupBytes), x, job.InputBytes, job.Cols, y + (g * Interleaved8.Rows), job.OutputStride);
+                }
+            }
+
+            for (var t = grouped; t < job.Tokens; t++)
+            {
+                var x = job.Inputs + ((long)t * job.InputBytes);
+                var y = job.Outputs + ((long)t * job.OutputStride);
+                for (var g = tile; g < tileEnd; g++)
+                {
+                    job.Dot(job.Data + (g * job.GroupBytes), x, job.Cols, y + (g * Interleaved8.Rows));
+                }
+            }
+        }
+    }
+
     /// <summary>Participant <paramref name="index"/>'s share of <paramref name="rows"/> rows, in multiples of 8 rows.</summary>
     internal static (int Start, int End) Split(int rows, int index, int count)
     {
@@ -91,6 +137,21 @@ public static unsafe partial class MatMul
         var start = (int)((long)groups * index / count) * 8;
         var end = (int)((long)groups * (index + 1) / count) * 8;
         return (Math.Min(start, rows), Math.Min(end, rows));
+    }
+
+    private readonly struct GroupJob(InterleavedRows rows, byte* data, int cols, byte* xq, int inputBytes, int tokens, float* y, int yStride)
+    {
+        public readonly byte* Data = data;
+        public readonly int Groups = rows.Groups;
+        public readonly long GroupBytes = rows.GroupBytes;
+        public readonly int Cols = cols;
+        public readonly delegate*<byte*, byte*, int, float*, void> Dot = rows.Kernel.Dot;
+        public readonly delegate*<byte*, byte*, int, int, float*, int, void> Dot4 = rows.Kernel.Dot4;
+        public readonly byte* Inputs = xq;
+        public readonly int InputBytes = inputBytes;
+        public readonly int Tokens = tokens;
+        public readonly float* Outputs = y;
+        public readonly int OutputStride = yStride;
     }
 
     private readonly struct Job(in QuantMatrix w, byte* xq, int tokens, float* y, int yStride)

@@ -11,6 +11,16 @@ public readonly unsafe struct QuantMatrix
 {
     /// <summary>A matrix over <paramref name="data"/> (not copied; must outlive the matrix).</summary>
     public QuantMatrix(byte* data, GgmlType type, int rows, int cols)
+        : this(data, type, rows, cols, null)
+    {
+    }
+
+    /// <summary>
+    /// A matrix over <paramref name="data"/>; where its format and path have an interleaved kernel and the
+    /// rows come in groups of eight, products use an interleaved copy made on first use, after which
+    /// <paramref name="releaseSource"/> (if any) is told that the source bytes are no longer read by products.
+    /// </summary>
+    public QuantMatrix(byte* data, GgmlType type, int rows, int cols, Action<nint, long>? releaseSource)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cols);
@@ -26,18 +36,28 @@ public readonly unsafe struct QuantMatrix
         RowBytes = Format.RowBytes(cols);
         Kernel = KernelRegistry.ChooseDot(type);
         Quantizer = KernelRegistry.ChooseQuantizer(Format.Activation);
+        Interleaved = rows % Interleaved8.Rows == 0 && KernelRegistry.ChooseInterleaved(type, Kernel) is { } k
+            ? new InterleavedRows(data, rows, RowBytes, k, releaseSource)
+            : null;
     }
 
-    private QuantMatrix(QuantMatrix m, DotKernel kernel)
+    private QuantMatrix(QuantMatrix m, DotKernel kernel, InterleavedRows? interleaved)
     {
         this = m;
         Kernel = kernel.Type == m.Format.Type && kernel.IsSupported
             ? kernel
             : throw new ArgumentException($"kernel {kernel.Name} cannot multiply a {m.Format.Info.Name} matrix on this machine", nameof(kernel));
+        Interleaved = interleaved;
     }
 
-    /// <summary>The same matrix with another dot kernel of its format (for benchmarks and tests comparing paths).</summary>
-    public QuantMatrix WithKernel(DotKernel kernel) => new(this, kernel);
+    /// <summary>The same matrix multiplied row by row with another dot kernel of its format (for benchmarks and tests comparing paths).</summary>
+    public QuantMatrix WithKernel(DotKernel kernel) => new(this, kernel, null);
+
+    /// <summary>The same matrix multiplied through an interleaved copy with <paramref name="kernel"/> (for benchmarks and tests comparing paths).</summary>
+    public QuantMatrix WithInterleavedKernel(InterleavedKernel kernel) =>
+        kernel.Type == Format.Type && kernel.IsSupported && Rows % Interleaved8.Rows == 0
+            ? new(this, Kernel, new InterleavedRows(Data, Rows, RowBytes, kernel, null))
+            : throw new ArgumentException($"kernel {kernel.Name} cannot multiply a {Format.Info.Name} matrix of {Rows} rows on this machine", nameof(kernel));
 
     /// <summary>First byte of row 0.</summary>
     public byte* Data { get; }
@@ -60,6 +80,9 @@ public readonly unsafe struct QuantMatrix
     /// <summary>The dot kernel.</summary>
     public DotKernel Kernel { get; }
 
+    /// <summary>The interleaved copy products go through, or null where rows are multiplied one by one.</summary>
+    public InterleavedRows? Interleaved { get; }
+
     /// <summary>The quantizer of input rows into <see cref="Activations"/>.</summary>
     public QuantizeKernel Quantizer { get; }
 
@@ -79,6 +102,7 @@ public readonly unsafe struct QuantMatrix
             throw new NotSupportedException($"tensor '{tensor.Name}' has shape [{tensor.ShapeText}], not a matrix");
         }
 
-        return new QuantMatrix(file.GetTensorPointer(tensor), tensor.Type, checked((int)tensor.Shape[1]), checked((int)tensor.Shape[0]));
+        return new QuantMatrix(file.GetTensorPointer(tensor), tensor.Type, checked((int)tensor.Shape[1]), checked((int)tensor.Shape[0]),
+            (start, length) => file.ReleasePages((byte*)start, length));
     }
 }

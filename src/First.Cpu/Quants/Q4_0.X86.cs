@@ -16,4 +16,20 @@ public static unsafe partial class Q4_0
 
     /// <summary>AVX-VNNI: unsigned nibbles through vpdpbusd.</summary>
     public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.Dot<Q4_0Unsigned, VnniDot>((byte*)weights, activations, n);
+
+    /// <summary>AVX-VNNI, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
+    public static void DotInterleavedAvxVnni(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.Dot<Q4_0x8, VnniAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX-VNNI, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4<Q4_0x8, VnniAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against one token.</summary>
+    public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.Dot<Q4_0x8, MaddAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4<Q4_0x8, MaddAccumulate>(group, activations, stride, n, y, yStride);
 }

@@ -7,6 +7,22 @@ namespace First.Cpu.Quants;
 /// <summary>Q8_0 · Q8 activations on x86.</summary>
 public static unsafe partial class Q8_0
 {
+    /// <summary>AVX-VNNI, eight interleaved rows (<see cref="Interleaved8"/>) against one token; quants read unsigned.</summary>
+    public static void DotInterleavedAvxVnni(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.Dot<Q8_0x8Unsigned, VnniAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX-VNNI, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4<Q8_0x8Unsigned, VnniAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against one token; |w| · sign(a, w).</summary>
+    public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.Dot<Q8_0x8Signed, SignAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4<Q8_0x8Signed, SignAccumulate>(group, activations, stride, n, y, yStride);
+
     /// <summary>AVX-VNNI: quants read unsigned (sign bit flipped, +128) through vpdpbusd; 128·d_w·s_a taken back per group.</summary>
     public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.Dot<Q8_0Unsigned, VnniDot>((byte*)weights, activations, n);
 

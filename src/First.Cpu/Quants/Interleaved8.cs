@@ -1,0 +1,62 @@
+using System.Runtime.CompilerServices;
+
+namespace First.Cpu.Quants;
+
+/// <summary>
+/// Eight weight rows interleaved block by block, for formats whose block is a half scale followed by
+/// quant bytes (Q4_0, Q8_0). Block b of a group of rows r0..r7 becomes
+/// <code>
+/// ushort d[8]            the eight rows' scales
+/// byte   q[Quants / 4][8][4]   chunk c: four quant bytes (4c..4c+3) of each row in turn
+/// </code>
+/// the same bytes as the eight blocks, in an order where one 32-byte load holds four quant bytes of
+/// each of the eight rows. A product of one four-byte activation group, broadcast, with such a chunk
+/// (vpdpbusd on x86, sdot by element on ARM) then leaves each row's partial sum in its own lane, and the
+/// eight rows' results come out as one vector, converted and scaled once per block rather than once
+/// per row. llama.cpp repacks Q4_0 for its CPU backend the same way (ggml-cpu/repack.cpp,
+/// block_q4_0x8); the layout here is ours.
+/// </summary>
+public static unsafe partial class Interleaved8
+{
+    /// <summary>Rows per group.</summary>
+    public const int Rows = 8;
+
+    /// <summary>Quant bytes each row contributes to a chunk.</summary>
+    public const int ChunkBytes = 4;
+
+    /// <summary>Bytes of a group's block for a format whose blocks take <paramref name="blockBytes"/> bytes.</summary>
+    public static int GroupBlockBytes(int blockBytes) => Rows * blockBytes;
+
+    /// <summary>
+    /// Interleaves rows <paramref name="row"/>..+7 of a matrix of <paramref name="blocks"/> blocks per row
+    /// (each <paramref name="blockBytes"/> bytes: a half scale, then quant bytes) into <paramref name="group"/>.
+    /// </summary>
+    public static void Pack(byte* matrix, int rowBytes, int blockBytes, int blocks, int row, byte* group)
+    {
+        var chunks = (blockBytes - 2) / ChunkBytes;
+        for (var b = 0; b < blocks; b++, group += Rows * blockBytes)
+        {
+            for (var r = 0; r < Rows; r++)
+            {
+                var block = matrix + ((long)(row + r) * rowBytes) + ((long)b * blockBytes);
+                ((ushort*)group)[r] = Unsafe.ReadUnaligned<ushort>(block);
+                for (var c = 0; c < chunks; c++)
+                {
+                    Unsafe.WriteUnaligned(group + (2 * Rows) + (c * Rows * ChunkBytes) + (r * ChunkBytes), Unsafe.ReadUnaligned<uint>(block + 2 + (c * ChunkBytes)));
+                }
+            }
+        }
+    }
+
+    /// <summary>The inverse of <see cref="Pack"/>: row <paramref name="r"/>'s block <paramref name="b"/> back in its stored layout (for tests).</summary>
+    public static void Unpack(byte* group, int blockBytes, int b, int r, byte* block)
+    {
+        var chunks = (blockBytes - 2) / ChunkBytes;
+        var g = group + ((long)b * Rows * blockBytes);
+        Unsafe.WriteUnaligned(block, ((ushort*)g)[r]);
+        for (var c = 0; c < chunks; c++)
+        {
+            Unsafe.WriteUnaligned(block + 2 + (c * ChunkBytes), Unsafe.ReadUnaligned<uint>(g + (2 * Rows) + (c * Rows * ChunkBytes) + (r * ChunkBytes)));
+        }
+    }
+}

@@ -1,0 +1,226 @@
+using First.Cpu.Kernels;
+using First.Cpu.Quants;
+using First.Gguf;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace First.Cpu.Tests;
+
+/// <summary>
+/// The interleaved layout (<see cref="Interleaved8"/>) and its kernels: packing loses nothing, and every
+/// kernel gives each of its eight rows what the scalar row dot (the twin) gives that row, exactly where the
+/// arithmetic is exact, within the rounding budget on real quantized rows, for every block count 1..40.
+/// A path the host cannot run is reported as skipped.
+/// </summary>
+public sealed unsafe class InterleavedKernelTests
+{
+    public static TheoryData<string> Kernels() => [.. KernelRegistry.AllInterleaved.Select(k => k.Name)];
+
+    public static TheoryData<GgmlType> Formats() => [.. KernelRegistry.AllInterleaved.Select(k => k.Type).Distinct()];
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public void Packing_then_unpacking_gives_back_every_block(GgmlType type)
+    {
+        var format = QuantFormats.Get(type);
+        var blockBytes = format.Info.BytesPerBlock;
+        Prop.ForAll(Arb.From(Gen.Choose(1, 40).SelectMany(b => ArbMap.Default.GeneratorFor<int>().Select(s => (b, s)))), c =>
+        {
+            var (blocks, seed) = c;
+            var rowBytes = blocks * blockBytes;
+            var matrix = new byte[8 * rowBytes];
+            new Random(seed).NextBytes(matrix);
+            var group = new byte[matrix.Length];
+            var block = new byte[blockBytes];
+            fixed (byte* m = matrix)
+            fixed (byte* g = group)
+            fixed (byte* b = block)
+            {
+                Interleaved8.Pack(m, rowBytes, blockBytes, blocks, 0, g);
+                for (var r = 0; r < 8; r++)
+                {
+                    for (var i = 0; i < blocks; i++)
+                    {
+                        Interleaved8.Unpack(g, blockBytes, i, r, b);
+                        Assert.Equal(matrix.AsSpan((r * rowBytes) + (i * blockBytes), blockBytes).ToArray(), block);
+                    }
+                }
+            }
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(100));
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void Every_row_equals_the_scalar_dot_exactly_when_the_arithmetic_is_exact(string name)
+    {
+        var kernel = Runnable(name);
+        var format = QuantFormats.Get(kernel.Type);
+        Prop.ForAll(Arb.From(KernelEquivalenceTests.ExactOperands(format)), ops =>
+        {
+            // Eight rows: the generated row and seven rotations of its blocks, against the generated activations.
+            var n = ops.N;
+            var rowBytes = ops.Weights.Length;
+            var matrix = new byte[8 * rowBytes];
+            for (var r = 0; r < 8; r++)
+            {
+                for (var i = 0; i < rowBytes; i++)
+                {
+                    matrix[(r * rowBytes) + i] = ops.Weights[(i + (r * format.Info.BytesPerBlock)) % rowBytes];
+                }
+            }
+
+            Check(kernel, format, matrix, rowBytes, ops.Activations, n, exact: true);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void Every_row_equals_the_scalar_dot_within_rounding_for_every_length(string name)
+    {
+        var kernel = Runnable(name);
+        var format = QuantFormats.Get(kernel.Type);
+        var activation = format.Activation;
+        for (var blocks = 1; blocks <= 40; blocks++)
+        {
+            var count = blocks;
+            var gen = from w in Generators.RealisticRow(32, count).ArrayOf(8)
+                      from a in Generators.RealisticRow(32, count)
+                      select (w, a);
+            Prop.ForAll(Arb.From(gen), c =>
+            {
+                var (wfs, af) = c;
+                var n = af.Length;
+                var rowBytes = format.RowBytes(n);
+                var matrix = new byte[8 * rowBytes];
+                var a = new byte[activation.Bytes(n)];
+                fixed (byte* m = matrix)
+                fixed (byte* qa = a)
+                fixed (float* pa = af)
+                {
+                    for (var r = 0; r < 8; r++)
+                    {
+                        fixed (float* pw = wfs[r])
+                        {
+                            format.Quantize(pw, m + (r * rowBytes), n);
+                        }
+                    }
+
+                    activation.Quantize(pa, qa, n);
+                }
+
+                Check(kernel, format, matrix, rowBytes, a, n, exact: false);
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(6));
+        }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q8_0)]
+    public void Products_through_the_interleaved_copy_match_the_scalar_dot_of_every_row_and_token(GgmlType type)
+    {
+        var format = QuantFormats.Get(type);
+        var rowKernel = KernelRegistry.ChooseDot(type);
+        if (KernelRegistry.ChooseInterleaved(type, rowKernel) is null)
+        {
+            Assert.Skip($"no interleaved {type} kernel on this host's path ({rowKernel.Name})");
+        }
+
+        var gen = from groups in Gen.Choose(1, 9)
+                  from blocks in Gen.Choose(1, 6)
+                  from tokens in Gen.Choose(1, 10)
+                  from threads in Gen.Choose(1, 3)
+                  from seed in ArbMap.Default.GeneratorFor<int>()
+                  select new MatMulTests.Case(groups * 8, blocks * 32, tokens, threads, seed);
+        Prop.ForAll(Arb.From(gen), c =>
+        {
+            var (rows, cols, tokens, threads, seed) = c;
+            var r = new Random(seed);
+            var weightsF = Enumerable.Range(0, rows * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+            var inputs = Enumerable.Range(0, tokens * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+            var weights = new byte[format.RowBytes(cols) * rows];
+            fixed (float* pw = weightsF)
+            fixed (byte* qw = weights)
+            {
+                for (var row = 0; row < rows; row++)
+                {
+                    format.Quantize(pw + (row * cols), qw + (row * format.RowBytes(cols)), cols);
+                }
+
+                var m = new QuantMatrix(qw, type, rows, cols);
+                Assert.NotNull(m.Interleaved);
+                var scratch = new byte[m.ActivationRowBytes * tokens];
+                var y = new float[tokens * (rows + 5)];
+                using var pool = new WorkerPool(threads);
+                using var copy = m.Interleaved;
+                fixed (float* x = inputs)
+                fixed (byte* s = scratch)
+                fixed (float* py = y)
+                {
+                    MatMul.Multiply(m, x, cols, tokens, s, py, rows + 5, pool);
+                    for (var t = 0; t < tokens; t++)
+                    {
+                        var a = s + (t * m.ActivationRowBytes);
+                        for (var row = 0; row < rows; row++)
+                        {
+                            var w = qw + (row * m.RowBytes);
+                            var expected = format.DotScalar(w, a, cols);
+                            var budget = KernelEquivalenceTests.Budget(format, format.Activation, w, a, cols);
+                            var actual = py[(t * (rows + 5)) + row];
+                            Assert.True(Math.Abs((double)expected - actual) <= budget, $"row {row}, token {t}: scalar {expected:R}, product {actual:R}, budget {budget:R}");
+                        }
+                    }
+                }
+            }
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(40));
+    }
+
+    /// <summary>Packs the eight rows, runs Dot on the activations and Dot4 on four copies of them placed apart, and compares every row with the scalar dot.</summary>
+    private static void Check(InterleavedKernel kernel, QuantFormat format, byte[] matrix, int rowBytes, byte[] activations, int n, bool exact)
+    {
+        var group = new byte[matrix.Length];
+        var stride = activations.Length + 32; // token rows need not be adjacent
+        var four = new byte[4 * stride];
+        for (var t = 0; t < 4; t++)
+        {
+            activations.CopyTo(four, t * stride);
+        }
+
+        var one = new float[8];
+        var yStride = 11;
+        var y4 = new float[4 * yStride];
+        fixed (byte* m = matrix)
+        fixed (byte* g = group)
+        fixed (byte* a = activations)
+        fixed (byte* a4 = four)
+        fixed (float* y1 = one)
+        fixed (float* y = y4)
+        {
+            Interleaved8.Pack(m, rowBytes, format.Info.BytesPerBlock, n / 32, 0, g);
+            kernel.Dot(g, a, n, y1);
+            kernel.Dot4(g, a4, stride, n, y, yStride);
+            for (var r = 0; r < 8; r++)
+            {
+                var w = m + (r * rowBytes);
+                var expected = format.DotScalar(w, a, n);
+                var budget = exact ? 0 : KernelEquivalenceTests.Budget(format, format.Activation, w, a, n);
+                Assert.True(Math.Abs((double)expected - one[r]) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}: scalar {expected:R}, one token {one[r]:R}, budget {budget:R}");
+                for (var t = 0; t < 4; t++)
+                {
+                    var actual = y[(t * yStride) + r];
+                    Assert.True(Math.Abs((double)expected - actual) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}, token {t} of four: scalar {expected:R}, kernel {actual:R}, budget {budget:R}");
+                }
+            }
+        }
+    }
+
+    private static InterleavedKernel Runnable(string name)
+    {
+        var kernel = KernelRegistry.AllInterleaved.Single(k => k.Name == name);
+        if (!kernel.IsSupported)
+        {
+            Assert.Skip($"{name}: this host cannot run the {kernel.Path} path (it offers {KernelRegistry.Describe()})");
+        }
+
+        return kernel;
+    }
+}
