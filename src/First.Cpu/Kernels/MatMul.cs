@@ -26,6 +26,19 @@ public static unsafe partial class MatMul
         }
     }
 
+    /// <summary>As <see cref="QuantizeInputs(in QuantMatrix, float*, int, int, byte*)"/>, the rows split across <paramref name="pool"/> when there are several.</summary>
+    public static void QuantizeInputs(in QuantMatrix w, float* x, int xStride, int tokens, byte* buffer, WorkerPool pool)
+    {
+        if (tokens < 2 * pool.Threads)
+        {
+            QuantizeInputs(w, x, xStride, tokens, buffer);
+            return;
+        }
+
+        var job = new QuantizeJob(w.Quantizer.Quantize, x, xStride, tokens, buffer, w.ActivationRowBytes, w.Cols);
+        pool.Run(&RunQuantize, &job);
+    }
+
     /// <summary>
     /// y[t][r] = W[r] · x[t] for <paramref name="tokens"/> inputs already quantized in <paramref name="xq"/>
     /// (<see cref="QuantMatrix.ActivationRowBytes"/> apart); outputs <paramref name="yStride"/> floats apart.
@@ -48,7 +61,7 @@ public static unsafe partial class MatMul
     /// <summary>Quantizes the inputs into <paramref name="scratch"/> and multiplies: the usual entry point.</summary>
     public static void Multiply(in QuantMatrix w, float* x, int xStride, int tokens, byte* scratch, float* y, int yStride, WorkerPool pool)
     {
-        QuantizeInputs(w, x, xStride, tokens, scratch);
+        QuantizeInputs(w, x, xStride, tokens, scratch, pool);
         Multiply(w, scratch, tokens, y, yStride, pool);
     }
 
@@ -130,6 +143,17 @@ public static unsafe partial class MatMul
         }
     }
 
+    private static void RunQuantize(void* context, int index, int count)
+    {
+        ref var job = ref Unsafe.AsRef<QuantizeJob>(context);
+        var start = (int)((long)job.Tokens * index / count);
+        var end = (int)((long)job.Tokens * (index + 1) / count);
+        for (var t = start; t < end; t++)
+        {
+            job.Quantize(job.Inputs + ((long)t * job.InputStride), job.Output + ((long)t * job.OutputBytes), job.Cols);
+        }
+    }
+
     /// <summary>Participant <paramref name="index"/>'s share of <paramref name="rows"/> rows, in multiples of 8 rows.</summary>
     internal static (int Start, int End) Split(int rows, int index, int count)
     {
@@ -152,6 +176,17 @@ public static unsafe partial class MatMul
         public readonly int Tokens = tokens;
         public readonly float* Outputs = y;
         public readonly int OutputStride = yStride;
+    }
+
+    private readonly struct QuantizeJob(delegate*<float*, void*, int, void> quantize, float* x, int xStride, int tokens, byte* output, int outputBytes, int cols)
+    {
+        public readonly delegate*<float*, void*, int, void> Quantize = quantize;
+        public readonly float* Inputs = x;
+        public readonly int InputStride = xStride;
+        public readonly int Tokens = tokens;
+        public readonly byte* Output = output;
+        public readonly int OutputBytes = outputBytes;
+        public readonly int Cols = cols;
     }
 
     private readonly struct Job(in QuantMatrix w, byte* xq, int tokens, float* y, int yStride)

@@ -139,7 +139,7 @@ internal static unsafe class Transformer
     /// </summary>
     private static void Project(Session s, float* x, int d, int n, QuantMatrix a, float* ya, QuantMatrix b, float* yb, QuantMatrix c, float* yc)
     {
-        MatMul.QuantizeInputs(a, x, d, n, s.Quantized);
+        MatMul.QuantizeInputs(a, x, d, n, s.Quantized, s.Pool);
         MatMul.Multiply(a, s.Quantized, n, ya, a.Rows, s.Pool);
         Next(s, x, d, n, a, b, yb);
         if (yc != null)
@@ -152,9 +152,9 @@ internal static unsafe class Transformer
             if (m.Activations != first.Activations || m.Quantizer.Name != first.Quantizer.Name)
             {
                 // A different format than the first matrix: quantize again (the first's inputs are no longer needed).
-                MatMul.QuantizeInputs(m, x, d, n, s.Quantized);
+                MatMul.QuantizeInputs(m, x, d, n, s.Quantized, s.Pool);
                 MatMul.Multiply(m, s.Quantized, n, y, m.Rows, s.Pool);
-                MatMul.QuantizeInputs(first, x, d, n, s.Quantized);
+                MatMul.QuantizeInputs(first, x, d, n, s.Quantized, s.Pool);
             }
             else
             {
