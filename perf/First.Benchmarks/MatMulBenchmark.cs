@@ -40,8 +40,10 @@ public unsafe class MatMulBenchmark : IThroughput
     [Params(1, 128)]
     public int Tokens { get; set; } = 1;
 
+    /// <summary>Row-by-row paths ("AvxVnni") and interleaved ones ("AvxVnni/interleaved", <see cref="Interleaved8"/>).</summary>
     public static IEnumerable<string> KernelPaths() =>
-        KernelRegistry.AllDots.Where(k => k.Type == GgmlType.Q4_0 && k.IsSupported && k.Path != KernelPath.Scalar).Select(k => k.Path.ToString());
+        KernelRegistry.AllDots.Where(k => k.Type == GgmlType.Q4_0 && k.IsSupported && k.Path != KernelPath.Scalar).Select(k => k.Path.ToString())
+            .Concat(KernelRegistry.AllInterleaved.Where(k => k.Type == GgmlType.Q4_0 && k.IsSupported).Select(k => $"{k.Path}/interleaved"));
 
     public double BytesPerOperation => Tokens == 1 ? QuantFormats.Get(Enum.Parse<GgmlType>(Type)).RowBytes(Cols) * (double)Rows : 0;
 
@@ -75,9 +77,11 @@ public unsafe class MatMulBenchmark : IThroughput
             Buffer.MemoryCopy(_weights, _weights + (c * bytes), bytes, bytes);
         }
 
-        var forced = Enum.Parse<KernelPath>(Path);
+        var interleaved = Path.EndsWith("/interleaved", StringComparison.Ordinal);
+        var forced = Enum.Parse<KernelPath>(Path.Split('/')[0]);
         var kernel = KernelRegistry.AllDots.First(k => k.Type == type && k.Path == forced);
-        _matrices = [.. Enumerable.Range(0, _copies).Select(c => WithKernel(new QuantMatrix(_weights + (c * bytes), type, Rows, Cols), kernel))];
+        _matrices = [.. Enumerable.Range(0, _copies).Select(c => new QuantMatrix(_weights + (c * bytes), type, Rows, Cols))
+            .Select(m => interleaved ? m.WithInterleavedKernel(KernelRegistry.AllInterleaved.First(k => k.Type == type && k.Path == forced)) : m.WithKernel(kernel))];
         _x = (float*)NativeMemory.AlignedAlloc((nuint)(sizeof(float) * Cols * Tokens), 64);
         for (var i = 0; i < Cols * Tokens; i++)
         {
@@ -87,12 +91,21 @@ public unsafe class MatMulBenchmark : IThroughput
         _y = (float*)NativeMemory.AlignedAlloc((nuint)(sizeof(float) * Rows * Tokens), 64);
         _scratch = (byte*)NativeMemory.AlignedAlloc((nuint)(_matrices[0].ActivationRowBytes * Tokens), 64);
         _pool = new WorkerPool(Threads);
+        foreach (var m in _matrices)
+        {
+            m.Interleaved?.Ensure(_pool); // the copy is made once, outside the measurement
+        }
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _pool?.Dispose();
+        foreach (var m in _matrices)
+        {
+            m.Interleaved?.Dispose();
+        }
+
         NativeMemory.AlignedFree(_weights);
         NativeMemory.AlignedFree(_x);
         NativeMemory.AlignedFree(_y);
@@ -106,9 +119,6 @@ public unsafe class MatMulBenchmark : IThroughput
         _next = (_next + 1) % _copies;
         MatMul.Multiply(m, _x, Cols, Tokens, _scratch, _y, Rows, _pool!);
     }
-
-    /// <summary>The matrix with a given kernel instead of the registry's choice (benchmarks compare paths).</summary>
-    private static QuantMatrix WithKernel(QuantMatrix m, DotKernel kernel) => m.WithKernel(kernel);
 
     private sealed class Config : BenchmarkConfig
     {

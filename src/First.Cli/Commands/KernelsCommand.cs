@@ -23,7 +23,8 @@ internal static class KernelsCommand
             {
                 var dot = KernelRegistry.ChooseDot(format.Type);
                 var quantizer = KernelRegistry.ChooseQuantizer(format.Activation);
-                Console.Out.WriteLine($"{format.Info.Name,-6}        {dot.Name,-22} activations {quantizer.Name}");
+                var interleaved = KernelRegistry.ChooseInterleaved(format.Type, dot) is { } k ? $"  rows in eights {k.Name}" : "";
+                Console.Out.WriteLine($"{format.Info.Name,-6}        {dot.Name,-22} activations {quantizer.Name}{interleaved}");
             }
 
             return 0;
