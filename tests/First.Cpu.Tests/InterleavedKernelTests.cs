@@ -134,18 +134,9 @@ public sealed unsafe class InterleavedKernelTests
         Prop.ForAll(Arb.From(gen), c =>
         {
             var (rows, cols, tokens, threads, seed) = c;
-            var r = new Random(seed);
-            var weightsF = Enumerable.Range(0, rows * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
-            var inputs = Enumerable.Range(0, tokens * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
-            var weights = new byte[format.RowBytes(cols) * rows];
-            fixed (float* pw = weightsF)
+            var (weights, inputs) = c.Operands(format);
             fixed (byte* qw = weights)
             {
-                for (var row = 0; row < rows; row++)
-                {
-                    format.Quantize(pw + (row * cols), qw + (row * format.RowBytes(cols)), cols);
-                }
-
                 var m = new QuantMatrix(qw, type, rows, cols);
                 Assert.NotNull(m.Interleaved);
                 var scratch = new byte[m.ActivationRowBytes * tokens];

@@ -29,18 +29,9 @@ public sealed unsafe class MatMulTests
         Prop.ForAll(Arb.From(gen), c =>
         {
             var (rows, cols, tokens, threads, seed) = c;
-            var r = new Random(seed);
-            var weightsF = Enumerable.Range(0, rows * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
-            var inputs = Enumerable.Range(0, tokens * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
-            var weights = new byte[format.RowBytes(cols) * rows];
-            fixed (float* pw = weightsF)
+            var (weights, inputs) = c.Operands(format);
             fixed (byte* qw = weights)
             {
-                for (var row = 0; row < rows; row++)
-                {
-                    format.Quantize(pw + (row * cols), qw + (row * format.RowBytes(cols)), cols);
-                }
-
                 var m = new QuantMatrix(qw, type, rows, cols);
                 m = m.WithKernel(m.Kernel); // row by row (the interleaved path has its own tests)
                 var scratch = new byte[m.ActivationRowBytes * tokens];
@@ -105,6 +96,25 @@ public sealed unsafe class MatMulTests
     {
         // A plain ToString: FsCheck's F# printing of a tuple argument threw under qemu on arm64.
         public override string ToString() => $"{Rows}x{Cols}, {Tokens} tokens, {Threads} threads, seed {Seed}";
+
+        /// <summary>Random weights quantized row by row in <paramref name="format"/>, and random float inputs, from the seed.</summary>
+        public (byte[] Weights, float[] Inputs) Operands(QuantFormat format)
+        {
+            var r = new Random(Seed);
+            var weightsF = Enumerable.Range(0, Rows * Cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+            var inputs = Enumerable.Range(0, Tokens * Cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+            var weights = new byte[format.RowBytes(Cols) * Rows];
+            fixed (float* pw = weightsF)
+            fixed (byte* qw = weights)
+            {
+                for (var row = 0; row < Rows; row++)
+                {
+                    format.Quantize(pw + (row * Cols), qw + (row * format.RowBytes(Cols)), Cols);
+                }
+            }
+
+            return (weights, inputs);
+        }
     }
 
     [Fact]
