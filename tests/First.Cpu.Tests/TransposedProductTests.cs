@@ -19,18 +19,16 @@ public sealed unsafe class TransposedProductTests
                   from tokens in Gen.Choose(1, 6)
                   from threads in Gen.Choose(1, 3)
                   from seed in ArbMap.Default.GeneratorFor<int>()
-                  select (rows, cols: blocks * format.Info.BlockSize, tokens, threads, seed);
+                  select new MatMulTests.Case(rows, blocks * format.Info.BlockSize, tokens, threads, seed);
         Prop.ForAll(Arb.From(gen), c =>
         {
             var (rows, cols, tokens, threads, seed) = c;
-            var r = new Random(seed);
-            var weightsF = Enumerable.Range(0, rows * cols).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+            var (weights, _) = c.Operands(format);
+            var r = new Random(~seed);
             var g = Enumerable.Range(0, tokens * rows).Select(i => i % 5 == 0 ? 0f : (float)(r.NextDouble() - 0.5)).ToArray();
             var start = Enumerable.Range(0, tokens * cols).Select(_ => (float)r.NextDouble()).ToArray();
-            var weights = new byte[format.RowBytes(cols) * rows];
             var dequantized = new float[rows * cols];
             var x = (float[])start.Clone();
-            fixed (float* pw = weightsF)
             fixed (byte* qw = weights)
             fixed (float* pd = dequantized)
             fixed (float* pg = g)
@@ -38,7 +36,6 @@ public sealed unsafe class TransposedProductTests
             {
                 for (var row = 0; row < rows; row++)
                 {
-                    format.Quantize(pw + (row * cols), qw + (row * format.RowBytes(cols)), cols);
                     format.Dequantize(qw + (row * format.RowBytes(cols)), pd + (row * cols), cols);
                 }
 

@@ -27,7 +27,6 @@ public sealed unsafe partial class InterleavedRows : IDisposable
         Groups = rows / Interleaved8.Rows;
         RowBytes = rowBytes;
         Kernel = kernel;
-        GroupBytes = (long)rowBytes * Interleaved8.Rows;
     }
 
     /// <summary>Finalizer: frees the copy of a matrix nobody disposed.</summary>
@@ -43,10 +42,7 @@ public sealed unsafe partial class InterleavedRows : IDisposable
     public int RowBytes { get; }
 
     /// <summary>Bytes of one group.</summary>
-    public long GroupBytes { get; }
-
-    /// <summary>Whether the copy has been made.</summary>
-    public bool IsReady => Volatile.Read(ref _data) != 0;
+    public long GroupBytes => (long)RowBytes * Interleaved8.Rows;
 
     /// <summary>The interleaved groups, made now if this is the first call.</summary>
     public byte* Ensure(WorkerPool pool)
@@ -105,7 +101,7 @@ public sealed unsafe partial class InterleavedRows : IDisposable
     private static void Pack(void* context, int index, int count)
     {
         ref var job = ref *(PackJob*)context;
-        var (start, end) = ((int)((long)job.Groups * index / count), (int)((long)job.Groups * (index + 1) / count));
+        var (start, end) = WorkerPool.Share(job.Groups, index, count);
         var blocks = job.RowBytes / job.BlockBytes;
         for (var g = start; g < end; g++)
         {

@@ -75,13 +75,12 @@ public readonly unsafe struct DotKernel
 /// </summary>
 public readonly unsafe struct InterleavedKernel
 {
-    internal InterleavedKernel(GgmlType type, KernelPath path, string name, int blockBytes,
+    internal InterleavedKernel(GgmlType type, KernelPath path, string name,
         delegate*<byte*, byte*, int, float*, void> dot, delegate*<byte*, byte*, int, int, float*, int, void> dot4)
     {
         Type = type;
         Path = path;
         Name = name;
-        BlockBytes = blockBytes;
         Dot = dot;
         Dot4 = dot4;
     }
@@ -96,7 +95,7 @@ public readonly unsafe struct InterleavedKernel
     public string Name { get; }
 
     /// <summary>Bytes of one block of the format (a row's; a group's block is eight of them).</summary>
-    public int BlockBytes { get; }
+    public int BlockBytes => GgmlTypes.Get(Type).BytesPerBlock;
 
     /// <summary><c>Dot(group, activations, n, y)</c>: y[0..7] = the eight rows · one token.</summary>
     public delegate*<byte*, byte*, int, float*, void> Dot { get; }
@@ -188,10 +187,10 @@ public static unsafe class KernelRegistry
     // Best first. A format without an entry for the chosen path multiplies row by row (DotKernel).
     private static readonly InterleavedKernel[] s_interleaved =
     [
-        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", BlockQ4_0.Size, &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni),
-        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", BlockQ4_0.Size, &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2),
-        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", BlockQ8_0.Size, &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni),
-        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotInterleavedAvx2", BlockQ8_0.Size, &Q8_0.DotInterleavedAvx2, &Q8_0.Dot4InterleavedAvx2),
+        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni),
+        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2),
+        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni),
+        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotInterleavedAvx2", &Q8_0.DotInterleavedAvx2, &Q8_0.Dot4InterleavedAvx2),
     ];
 
     private static readonly QuantizeKernel[] s_quantizers =

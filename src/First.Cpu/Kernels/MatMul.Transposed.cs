@@ -38,8 +38,7 @@ public static unsafe partial class MatMul
     {
         ref var job = ref Unsafe.AsRef<TransposedJob>(context);
         var blocks = job.Cols / job.BlockSize;
-        var first = (int)((long)blocks * index / count);
-        var last = (int)((long)blocks * (index + 1) / count);
+        var (first, last) = WorkerPool.Share(blocks, index, count);
         var chunkBlocks = Math.Max(1, ColumnChunk / job.BlockSize);
         var buffer = stackalloc float[Math.Max(ColumnChunk, job.BlockSize)];
         for (var b = first; b < last; b += chunkBlocks)

@@ -115,8 +115,7 @@ public static unsafe partial class MatMul
     private static void RunGroups(void* context, int index, int count)
     {
         ref var job = ref Unsafe.AsRef<GroupJob>(context);
-        var start = (int)((long)job.Groups * index / count);
-        var end = (int)((long)job.Groups * (index + 1) / count);
+        var (start, end) = WorkerPool.Share(job.Groups, index, count);
         var grouped = job.Tokens & ~3;
         for (var tile = start; tile < end; tile += GroupTile)
         {
@@ -146,8 +145,7 @@ public static unsafe partial class MatMul
     private static void RunQuantize(void* context, int index, int count)
     {
         ref var job = ref Unsafe.AsRef<QuantizeJob>(context);
-        var start = (int)((long)job.Tokens * index / count);
-        var end = (int)((long)job.Tokens * (index + 1) / count);
+        var (start, end) = WorkerPool.Share(job.Tokens, index, count);
         for (var t = start; t < end; t++)
         {
             job.Quantize(job.Inputs + ((long)t * job.InputStride), job.Output + ((long)t * job.OutputBytes), job.Cols);
@@ -157,10 +155,8 @@ public static unsafe partial class MatMul
     /// <summary>Participant <paramref name="index"/>'s share of <paramref name="rows"/> rows, in multiples of 8 rows.</summary>
     internal static (int Start, int End) Split(int rows, int index, int count)
     {
-        var groups = (rows + 7) / 8;
-        var start = (int)((long)groups * index / count) * 8;
-        var end = (int)((long)groups * (index + 1) / count) * 8;
-        return (Math.Min(start, rows), Math.Min(end, rows));
+        var (start, end) = WorkerPool.Share((rows + 7) / 8, index, count);
+        return (Math.Min(start * 8, rows), Math.Min(end * 8, rows));
     }
 
     private readonly struct GroupJob(InterleavedRows rows, byte* data, int cols, byte* xq, int inputBytes, int tokens, float* y, int yStride)

@@ -47,6 +47,10 @@ public sealed unsafe class WorkerPool : IDisposable
     /// <summary>Participants, the calling thread included.</summary>
     public int Threads { get; }
 
+    /// <summary>Participant <paramref name="index"/>'s contiguous share [Start, End) of <paramref name="items"/> items split <paramref name="count"/> ways, sizes differing by at most one.</summary>
+    public static (int Start, int End) Share(int items, int index, int count) =>
+        ((int)((long)items * index / count), (int)((long)items * (index + 1) / count));
+
     /// <summary>
     /// Calls <c>work(context, index, Threads)</c> once for every index in 0..Threads−1, index 0 on this
     /// thread, and returns when all have returned. An exception thrown by any participant is rethrown here.
