@@ -6,7 +6,7 @@ using FsCheck.Fluent;
 namespace First.Cpu.Tests;
 
 /// <summary>The vectorized element-wise operations against their scalar twins, for every length 0..256.</summary>
-public sealed class ElementwiseTests
+public sealed unsafe class ElementwiseTests
 {
     private static Gen<float[]> Values(int n, float scale) =>
         ArbMap.Default.GeneratorFor<int>().Select(seed =>
@@ -112,21 +112,41 @@ public sealed class ElementwiseTests
     }
 
     [Fact]
-    public void Half_accumulator_updates_equal_their_scalar_twins_for_every_length()
+    public void Half_accumulator_equals_position_by_position_half_updates_for_every_length()
     {
+        // Lanes 1..70 (every tail of the 32- and 8-lane blocks), 1..5 positions, rescales of exactly 1 among others.
         for (var n = 1; n <= 70; n++)
         {
             var len = n;
-            Prop.ForAll(Arb.From(Values(len, 4f).Two()), p =>
+            var gen = from positions in Gen.Choose(1, 5)
+                      from rows in Values(positions * len, 4f)
+                      from y0 in Values(len, 4f)
+                      from rescale in Gen.Elements(1f, 1f, 0.61f, 0f, 0.999f).ArrayOf(positions)
+                      from weight in Values(positions, 1f)
+                      select (positions, rows, y0, rescale, weight);
+            Prop.ForAll(Arb.From(gen), c =>
             {
-                var (x, y0) = p;
-                var y = y0.Select(HalfAccumulator.RoundScalar).ToArray();
-                var expected = y.Select((v, i) => HalfAccumulator.RoundScalar(MathF.FusedMultiplyAdd(x[i], 0.37f, v))).ToArray();
-                HalfAccumulator.MultiplyAdd(y, x, 0.37f);
+                var (positions, rows, y0, rescale, weight) = c;
+                var expected = y0.Select(HalfAccumulator.RoundScalar).ToArray();
+                var y = expected.ToArray();
+                for (var p = 0; p < positions; p++)
+                {
+                    for (var i = 0; i < len; i++)
+                    {
+                        var v = rescale[p] != 1 ? HalfAccumulator.RoundScalar(expected[i] * rescale[p]) : expected[i];
+                        expected[i] = HalfAccumulator.RoundScalar(MathF.FusedMultiplyAdd(rows[(p * len) + i], weight[p], v));
+                    }
+                }
+
+                fixed (float* py = y)
+                fixed (float* pr = rows)
+                fixed (float* ps = rescale)
+                fixed (float* pw = weight)
+                {
+                    HalfAccumulator.Accumulate(py, len, pr, ps, pw, positions);
+                }
+
                 Assert.Equal(expected, y);
-                var scaled = y.Select(v => HalfAccumulator.RoundScalar(v * 0.61f)).ToArray();
-                HalfAccumulator.Scale(y, 0.61f);
-                Assert.Equal(scaled, y);
             }).Check(Config.QuickThrowOnFailure.WithMaxTest(5));
         }
     }

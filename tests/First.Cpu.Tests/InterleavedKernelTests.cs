@@ -165,7 +165,11 @@ public sealed unsafe class InterleavedKernelTests
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(40));
     }
 
-    /// <summary>Packs the eight rows, runs Dot on the activations and Dot4 on four copies of them placed apart, and compares every row with the scalar dot.</summary>
+    /// <summary>
+    /// Packs the eight rows, runs Dot on the activations, Dot4 on four copies of them placed apart, and Dot4Pair on
+    /// the group and a second one holding the rows in reverse order (placed apart too), and compares every row
+    /// of every result with the scalar dot.
+    /// </summary>
     private static void Check(InterleavedKernel kernel, QuantFormat format, byte[] matrix, int rowBytes, byte[] activations, int n, bool exact)
     {
         var group = new byte[matrix.Length];
@@ -179,16 +183,32 @@ public sealed unsafe class InterleavedKernelTests
         var one = new float[8];
         var yStride = 11;
         var y4 = new float[4 * yStride];
+        var gap = 48;
+        var pair = new byte[(2 * matrix.Length) + gap];
+        var reversed = new byte[matrix.Length];
+        for (var r = 0; r < 8; r++)
+        {
+            Array.Copy(matrix, r * rowBytes, reversed, (7 - r) * rowBytes, rowBytes);
+        }
+
+        var pairStride = 19;
+        var yp = new float[4 * pairStride];
         fixed (byte* m = matrix)
         fixed (byte* g = group)
         fixed (byte* a = activations)
         fixed (byte* a4 = four)
         fixed (float* y1 = one)
         fixed (float* y = y4)
+        fixed (byte* pp = pair)
+        fixed (byte* rv = reversed)
+        fixed (float* ypp = yp)
         {
             Interleaved8.Pack(m, rowBytes, format.Info.BytesPerBlock, n / 32, 0, g);
+            Interleaved8.Pack(m, rowBytes, format.Info.BytesPerBlock, n / 32, 0, pp);
+            Interleaved8.Pack(rv, rowBytes, format.Info.BytesPerBlock, n / 32, 0, pp + matrix.Length + gap);
             kernel.Dot(g, a, n, y1);
             kernel.Dot4(g, a4, stride, n, y, yStride);
+            kernel.Dot4Pair(pp, matrix.Length + gap, a4, stride, n, ypp, pairStride);
             for (var r = 0; r < 8; r++)
             {
                 var w = m + (r * rowBytes);
@@ -199,6 +219,10 @@ public sealed unsafe class InterleavedKernelTests
                 {
                     var actual = y[(t * yStride) + r];
                     Assert.True(Math.Abs((double)expected - actual) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}, token {t} of four: scalar {expected:R}, kernel {actual:R}, budget {budget:R}");
+                    var first = yp[(t * pairStride) + r];
+                    var second = yp[(t * pairStride) + 8 + (7 - r)];
+                    Assert.True(Math.Abs((double)expected - first) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}, token {t}, first group of a pair: scalar {expected:R}, kernel {first:R}, budget {budget:R}");
+                    Assert.True(Math.Abs((double)expected - second) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}, token {t}, second group of a pair: scalar {expected:R}, kernel {second:R}, budget {budget:R}");
                 }
             }
         }

@@ -272,7 +272,7 @@ public sealed unsafe class KernelEquivalenceTests
         }
     }
 
-    /// <summary>Q8 activations with quants in −127..127, every scale 1 and every block sum d·Σq exact.</summary>
+    /// <summary>Q8 activations with quants in −127..127, every scale 1 and every block sum (d·Σq and −Σq) exact.</summary>
     private static void RandomUnitActivations(ActivationFormat activation, byte[] a, int n, Random r)
     {
         Assert.Equal(ActivationFormat.Q8, activation);
@@ -281,6 +281,7 @@ public sealed unsafe class KernelEquivalenceTests
             var q = (sbyte*)p;
             var d = Q8Activations.Scales(p, n);
             var s = Q8Activations.Sums(p, n);
+            var m = Q8Activations.NegatedSums(p, n);
             for (var i = 0; i < n; i++)
             {
                 q[i] = (sbyte)r.Next(-127, 128);
@@ -296,6 +297,7 @@ public sealed unsafe class KernelEquivalenceTests
                 }
 
                 s[b] = sum;
+                m[b] = -sum;
             }
         }
     }

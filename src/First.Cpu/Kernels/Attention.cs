@@ -139,13 +139,14 @@ public static unsafe class Attention
         var outputs = job.Output + ((long)t * job.Heads * hd) + (first * hd);
         Span<float> m = stackalloc float[group];
         Span<float> sum = stackalloc float[group];
+        var rescale = stackalloc float[Chunk];
+        var weight = stackalloc float[Chunk];
         m.Fill(float.NegativeInfinity);
         sum.Clear();
         new Span<float>(outputs, group * hd).Clear();
         for (var h = 0; h < group; h++)
         {
-            var query = new Span<float>(queries + (h * hd), hd);
-            RoundToHalf(query, query); // the queries are not needed unrounded again
+            HalfAccumulator.RoundAll(queries + (h * hd), queries + (h * hd), hd); // the queries are not needed unrounded again
         }
 
         for (var p0 = 0; p0 < n; p0 += Chunk)
@@ -155,8 +156,10 @@ public static unsafe class Attention
             TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(values + ((long)p0 * hd), count * hd), new Span<float>(vf, count * hd));
             for (var h = 0; h < group; h++)
             {
+                // The running maximum and sum first, position by position, leaving each position's factors;
+                // then the accumulator, a block of lanes at a time through all the chunk's positions. Every
+                // lane sees the same operations in the same order as position-major updates would give it.
                 var q = new ReadOnlySpan<float>(queries + (h * hd), hd);
-                var output = new Span<float>(outputs + (h * hd), hd);
                 float mh = m[h], sh = sum[h];
                 for (var p = 0; p < count; p++)
                 {
@@ -166,19 +169,20 @@ public static unsafe class Attention
                     {
                         ms = MathF.Exp(mh - s);
                         mh = s;
-                        HalfAccumulator.Scale(output, ms);
                     }
                     else
                     {
                         vs = MathF.Exp(s - mh);
                     }
 
-                    HalfAccumulator.MultiplyAdd(output, new ReadOnlySpan<float>(vf + (p * hd), hd), vs);
+                    rescale[p] = ms;
+                    weight[p] = vs;
                     sh = MathF.FusedMultiplyAdd(sh, ms, vs);
                 }
 
                 m[h] = mh;
                 sum[h] = sh;
+                HalfAccumulator.Accumulate(outputs + (h * hd), hd, vf, rescale, weight, count);
             }
         }
 
@@ -207,13 +211,5 @@ public static unsafe class Attention
         }
 
         return (float)dot;
-    }
-
-    private static void RoundToHalf(ReadOnlySpan<float> x, Span<float> y)
-    {
-        for (var i = 0; i < x.Length; i++)
-        {
-            y[i] = HalfAccumulator.RoundScalar(x[i]);
-        }
     }
 }

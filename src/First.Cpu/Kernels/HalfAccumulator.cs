@@ -11,43 +11,148 @@ namespace First.Cpu.Kernels;
 /// </summary>
 internal static class HalfAccumulator
 {
-    /// <summary>y[i] = half(y[i] · s).</summary>
-    public static void Scale(Span<float> y, float s)
+    /// <summary>
+    /// For each position p in turn, over the <paramref name="n"/> lanes of <paramref name="y"/>: y = half(y · rescale[p])
+    /// where rescale[p] ≠ 1, then y = half(x_p · weight[p] + y), with x_p the p-th row of <paramref name="rows"/>
+    /// (<paramref name="n"/> floats each): ggml_vec_scale_f16 and ggml_vec_mad_f16 position by position. The lanes
+    /// are independent, so each block of lanes stays in registers through all the positions. Skipping a rescale
+    /// by exactly 1 changes nothing, since every lane already holds a half.
+    /// </summary>
+    [SkipLocalsInit]
+    public static unsafe void Accumulate(float* y, int n, float* rows, float* rescale, float* weight, int positions)
     {
         var i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
-            var vs = Vector256.Create(s);
-            for (; i + 8 <= y.Length; i += 8)
+            // Each position's update waits for the previous one's: eight blocks of lanes in flight hide that.
+            for (; i + 64 <= n; i += 64)
             {
-                var v = Vector256.Create<float>(y.Slice(i, 8));
-                Round(v * vs).CopyTo(y.Slice(i, 8));
+                var a0 = Vector256.Load(y + i);
+                var a1 = Vector256.Load(y + i + 8);
+                var a2 = Vector256.Load(y + i + 16);
+                var a3 = Vector256.Load(y + i + 24);
+                var a4 = Vector256.Load(y + i + 32);
+                var a5 = Vector256.Load(y + i + 40);
+                var a6 = Vector256.Load(y + i + 48);
+                var a7 = Vector256.Load(y + i + 56);
+                var x = rows + i;
+                for (var p = 0; p < positions; p++, x += n)
+                {
+                    if (rescale[p] != 1)
+                    {
+                        var r = Vector256.Create(rescale[p]);
+                        a0 = Round(a0 * r);
+                        a1 = Round(a1 * r);
+                        a2 = Round(a2 * r);
+                        a3 = Round(a3 * r);
+                        a4 = Round(a4 * r);
+                        a5 = Round(a5 * r);
+                        a6 = Round(a6 * r);
+                        a7 = Round(a7 * r);
+                    }
+
+                    var w = Vector256.Create(weight[p]);
+                    a0 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x), w, a0));
+                    a1 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 8), w, a1));
+                    a2 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 16), w, a2));
+                    a3 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 24), w, a3));
+                    a4 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 32), w, a4));
+                    a5 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 40), w, a5));
+                    a6 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 48), w, a6));
+                    a7 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 56), w, a7));
+                }
+
+                a0.Store(y + i);
+                a1.Store(y + i + 8);
+                a2.Store(y + i + 16);
+                a3.Store(y + i + 24);
+                a4.Store(y + i + 32);
+                a5.Store(y + i + 40);
+                a6.Store(y + i + 48);
+                a7.Store(y + i + 56);
+            }
+
+            for (; i + 32 <= n; i += 32)
+            {
+                var a0 = Vector256.Load(y + i);
+                var a1 = Vector256.Load(y + i + 8);
+                var a2 = Vector256.Load(y + i + 16);
+                var a3 = Vector256.Load(y + i + 24);
+                var x = rows + i;
+                for (var p = 0; p < positions; p++, x += n)
+                {
+                    if (rescale[p] != 1)
+                    {
+                        var r = Vector256.Create(rescale[p]);
+                        a0 = Round(a0 * r);
+                        a1 = Round(a1 * r);
+                        a2 = Round(a2 * r);
+                        a3 = Round(a3 * r);
+                    }
+
+                    var w = Vector256.Create(weight[p]);
+                    a0 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x), w, a0));
+                    a1 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 8), w, a1));
+                    a2 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 16), w, a2));
+                    a3 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 24), w, a3));
+                }
+
+                a0.Store(y + i);
+                a1.Store(y + i + 8);
+                a2.Store(y + i + 16);
+                a3.Store(y + i + 24);
+            }
+
+            for (; i + 8 <= n; i += 8)
+            {
+                var a = Vector256.Load(y + i);
+                var x = rows + i;
+                for (var p = 0; p < positions; p++, x += n)
+                {
+                    if (rescale[p] != 1)
+                    {
+                        a = Round(a * Vector256.Create(rescale[p]));
+                    }
+
+                    a = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x), Vector256.Create(weight[p]), a));
+                }
+
+                a.Store(y + i);
             }
         }
 
-        for (; i < y.Length; i++)
+        for (; i < n; i++)
         {
-            y[i] = (float)(Half)(y[i] * s);
+            var a = y[i];
+            for (var p = 0; p < positions; p++)
+            {
+                if (rescale[p] != 1)
+                {
+                    a = RoundScalar(a * rescale[p]);
+                }
+
+                a = RoundScalar(MathF.FusedMultiplyAdd(rows[((long)p * n) + i], weight[p], a));
+            }
+
+            y[i] = a;
         }
     }
 
-    /// <summary>y[i] = half(x[i] · s + y[i]) with one rounding of the multiply-add.</summary>
-    public static void MultiplyAdd(Span<float> y, ReadOnlySpan<float> x, float s)
+    /// <summary>y[i] = the nearest half of x[i], as floats.</summary>
+    public static unsafe void RoundAll(float* x, float* y, int n)
     {
         var i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
-            var vs = Vector256.Create(s);
-            for (; i + 8 <= y.Length; i += 8)
+            for (; i + 8 <= n; i += 8)
             {
-                var v = Vector256.FusedMultiplyAdd(Vector256.Create<float>(x.Slice(i, 8)), vs, Vector256.Create<float>(y.Slice(i, 8)));
-                Round(v).CopyTo(y.Slice(i, 8));
+                Round(Vector256.Load(x + i)).Store(y + i);
             }
         }
 
-        for (; i < y.Length; i++)
+        for (; i < n; i++)
         {
-            y[i] = (float)(Half)MathF.FusedMultiplyAdd(x[i], s, y[i]);
+            y[i] = RoundScalar(x[i]);
         }
     }
 
@@ -58,18 +163,16 @@ internal static class HalfAccumulator
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Round(Vector256<float> x)
     {
-        // Normal halves keep 10 of the float's 23 fraction bits: add half an ulp of the half (minus one, plus
-        // the lowest kept bit, for ties to even) and clear the 13 dropped bits. Below 2^-14 halves are
-        // subnormal, multiples of 2^-24: adding and taking back 0.5, whose float ulp is 2^-24, rounds to one
-        // (ties to even). From 65520 on the nearest half is infinity. NaN stays NaN.
-        var sign = x.AsUInt32() & Vector256.Create(0x8000_0000u);
-        var magnitude = Vector256.Abs(x);
-        var bits = magnitude.AsUInt32();
-        var normal = ((bits + Vector256.Create(0xFFFu) + ((bits >> 13) & Vector256<uint>.One)) & Vector256.Create(~0x1FFFu)).AsSingle();
-        var subnormal = (magnitude + Vector256.Create(0.5f)) - Vector256.Create(0.5f);
-        var rounded = Vector256.ConditionalSelect(Vector256.LessThan(magnitude, Vector256.Create(6.103515625e-05f)), subnormal, normal);
-        rounded = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(65520f)), Vector256.Create(float.PositiveInfinity), rounded);
-        rounded = Vector256.ConditionalSelect(Vector256.Equals(x, x), rounded, x);
-        return (rounded.AsUInt32() | sign).AsSingle();
+        // A half keeps 10 fraction bits: its ulp at a float of exponent e is 2^(e − 10), and 2^-24 below 2^-14
+        // (subnormal halves). Adding and taking back c = ±2^(max(e, −14) + 13), whose float ulp is that, lets the
+        // float adder round to it, ties to even. From 65520 on the nearest half is infinity; NaN stays NaN
+        // (x + c is NaN, and the comparison is false); the sign is put back for zeros.
+        var bits = x.AsUInt32();
+        var sign = bits & Vector256.Create(0x8000_0000u);
+        var exponent = Vector256.Max((bits & Vector256.Create(0x7F80_0000u)).AsInt32(), Vector256.Create(0x3880_0000)).AsUInt32();
+        var c = ((exponent + Vector256.Create(13u << 23)) | sign).AsSingle();
+        var rounded = ((x + c) - c).AsUInt32() | sign;
+        var overflow = Vector256.GreaterThanOrEqual(Vector256.Abs(x), Vector256.Create(65520f)).AsUInt32();
+        return Vector256.ConditionalSelect(overflow, sign | Vector256.Create(0x7F80_0000u), rounded).AsSingle();
     }
 }

@@ -71,18 +71,20 @@ public readonly unsafe struct DotKernel
 
 /// <summary>
 /// A kernel over eight interleaved weight rows (<see cref="Interleaved8"/>): the rows' products with one
-/// token, or with four, written as eight contiguous floats per token.
+/// token, or with four, written as eight contiguous floats per token; or two groups' with four tokens.
 /// </summary>
 public readonly unsafe struct InterleavedKernel
 {
     internal InterleavedKernel(GgmlType type, KernelPath path, string name,
-        delegate*<byte*, byte*, int, float*, void> dot, delegate*<byte*, byte*, int, int, float*, int, void> dot4)
+        delegate*<byte*, byte*, int, float*, void> dot, delegate*<byte*, byte*, int, int, float*, int, void> dot4,
+        delegate*<byte*, long, byte*, int, int, float*, int, void> dot4Pair)
     {
         Type = type;
         Path = path;
         Name = name;
         Dot = dot;
         Dot4 = dot4;
+        Dot4Pair = dot4Pair;
     }
 
     /// <summary>The weight format.</summary>
@@ -102,6 +104,12 @@ public readonly unsafe struct InterleavedKernel
 
     /// <summary><c>Dot4(group, activations, stride, n, y, yStride)</c>: four tokens <c>stride</c> bytes apart, outputs <c>yStride</c> floats apart.</summary>
     public delegate*<byte*, byte*, int, int, float*, int, void> Dot4 { get; }
+
+    /// <summary>
+    /// <c>Dot4Pair(group, groupBytes, activations, stride, n, y, yStride)</c>: as <see cref="Dot4"/> for two groups
+    /// <c>groupBytes</c> apart, sixteen outputs per token (the first group's rows, then the second's).
+    /// </summary>
+    public delegate*<byte*, long, byte*, int, int, float*, int, void> Dot4Pair { get; }
 
     /// <summary>Whether this machine can run the path.</summary>
     public bool IsSupported => KernelRegistry.IsSupported(Path);
@@ -187,10 +195,10 @@ public static unsafe class KernelRegistry
     // Best first. A format without an entry for the chosen path multiplies row by row (DotKernel).
     private static readonly InterleavedKernel[] s_interleaved =
     [
-        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni),
-        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2),
-        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni),
-        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotInterleavedAvx2", &Q8_0.DotInterleavedAvx2, &Q8_0.Dot4InterleavedAvx2),
+        new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni, &Q4_0.Dot4PairInterleavedAvxVnni),
+        new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2, &Q4_0.Dot4PairInterleavedAvx2),
+        new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni, &Q8_0.Dot4PairInterleavedAvxVnni),
+        new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotInterleavedAvx2", &Q8_0.DotInterleavedAvx2, &Q8_0.Dot4InterleavedAvx2, &Q8_0.Dot4PairInterleavedAvx2),
     ];
 
     private static readonly QuantizeKernel[] s_quantizers =

@@ -14,7 +14,7 @@ public static unsafe partial class MatMul
     private const int RowTile = 32;
 
     /// <summary>Groups of eight rows per tile of the interleaved loop.</summary>
-    private const int GroupTile = 4;
+    private const int GroupTile = 2;
 
     /// <summary>Quantizes <paramref name="tokens"/> input rows (each Cols floats, <paramref name="xStride"/> apart) into <paramref name="buffer"/>.</summary>
     public static void QuantizeInputs(in QuantMatrix w, float* x, int xStride, int tokens, byte* buffer)
@@ -110,7 +110,8 @@ public static unsafe partial class MatMul
 
     /// <summary>
     /// The interleaved path: each participant takes a contiguous run of groups of eight rows; tiles of
-    /// <see cref="GroupTile"/> groups (a few tens of KiB) stay in L2 while the tokens pass over them four at a time.
+    /// <see cref="GroupTile"/> groups (a few tens of KiB) stay in L2 while the tokens pass over them four at a
+    /// time, two groups per call.
     /// </summary>
     private static void RunGroups(void* context, int index, int count)
     {
@@ -124,7 +125,13 @@ public static unsafe partial class MatMul
             {
                 var x = job.Inputs + ((long)t * job.InputBytes);
                 var y = job.Outputs + ((long)t * job.OutputStride);
-                for (var g = tile; g < tileEnd; g++)
+                var g = tile;
+                for (; g + 1 < tileEnd; g += 2)
+                {
+                    job.Dot4Pair(job.Data + (g * job.GroupBytes), job.GroupBytes, x, job.InputBytes, job.Cols, y + (g * Interleaved8.Rows), job.OutputStride);
+                }
+
+                if (g < tileEnd)
                 {
                     job.Dot4(job.Data + (g * job.GroupBytes), x, job.InputBytes, job.Cols, y + (g * Interleaved8.Rows), job.OutputStride);
                 }
@@ -167,6 +174,7 @@ public static unsafe partial class MatMul
         public readonly int Cols = cols;
         public readonly delegate*<byte*, byte*, int, float*, void> Dot = rows.Kernel.Dot;
         public readonly delegate*<byte*, byte*, int, int, float*, int, void> Dot4 = rows.Kernel.Dot4;
+        public readonly delegate*<byte*, long, byte*, int, int, float*, int, void> Dot4Pair = rows.Kernel.Dot4Pair;
         public readonly byte* Inputs = xq;
         public readonly int InputBytes = inputBytes;
         public readonly int Tokens = tokens;

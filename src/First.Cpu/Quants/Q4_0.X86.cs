@@ -25,6 +25,10 @@ public static unsafe partial class Q4_0
     public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4<Q4_0x8, VnniAccumulate>(group, activations, stride, n, y, yStride);
 
+    /// <summary>AVX-VNNI, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against four tokens.</summary>
+    public static void Dot4PairInterleavedAvxVnni(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Pair<Q4_0x8, VnniAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
+
     /// <summary>AVX2 + FMA, eight interleaved rows against one token.</summary>
     public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
         Interleaved8.Dot<Q4_0x8, MaddAccumulate>(group, activations, n, y);
@@ -32,4 +36,8 @@ public static unsafe partial class Q4_0
     /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4<Q4_0x8, MaddAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX2 + FMA, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against four tokens.</summary>
+    public static void Dot4PairInterleavedAvx2(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Pair<Q4_0x8, MaddAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
 }

@@ -15,6 +15,10 @@ public static unsafe partial class Q8_0
     public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4<Q8_0x8Unsigned, VnniAccumulate>(group, activations, stride, n, y, yStride);
 
+    /// <summary>AVX-VNNI, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against four tokens.</summary>
+    public static void Dot4PairInterleavedAvxVnni(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Pair<Q8_0x8Unsigned, VnniAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
+
     /// <summary>AVX2 + FMA, eight interleaved rows against one token; |w| · sign(a, w).</summary>
     public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
         Interleaved8.Dot<Q8_0x8Signed, SignAccumulate>(group, activations, n, y);
@@ -22,6 +26,10 @@ public static unsafe partial class Q8_0
     /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4<Q8_0x8Signed, SignAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX2 + FMA, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against four tokens.</summary>
+    public static void Dot4PairInterleavedAvx2(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Pair<Q8_0x8Signed, SignAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
 
     /// <summary>AVX-VNNI: quants read unsigned (sign bit flipped, +128) through vpdpbusd; 128·d_w·s_a taken back per group.</summary>
     public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.Dot<Q8_0Unsigned, VnniDot>((byte*)weights, activations, n);
