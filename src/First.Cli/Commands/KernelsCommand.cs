@@ -23,7 +23,7 @@ internal static class KernelsCommand
             {
                 var dot = KernelRegistry.ChooseDot(format.Type);
                 var quantizer = KernelRegistry.ChooseQuantizer(format.Activation);
-                var interleaved = KernelRegistry.ChooseInterleaved(format.Type, dot) is { } k ? $"  rows in eights {k.Name}" : "";
+                var interleaved = KernelRegistry.ChooseInterleaved(format.Type, dot) is { } k ? $"  rows in eights {k.Name}{(k.PairsPay ? " (two groups per call)" : "")}" : "";
                 Console.Out.WriteLine($"{format.Info.Name,-6}        {dot.Name,-22} activations {quantizer.Name}{interleaved}");
             }
 

@@ -111,7 +111,7 @@ public static unsafe partial class MatMul
     /// <summary>
     /// The interleaved path: each participant takes a contiguous run of groups of eight rows; tiles of
     /// <see cref="GroupTile"/> groups (a few tens of KiB) stay in L2 while the tokens pass over them four at a
-    /// time, two groups per call.
+    /// time, two groups per call where that pays (<see cref="InterleavedKernel.PairsPay"/>).
     /// </summary>
     private static void RunGroups(void* context, int index, int count)
     {
@@ -126,12 +126,12 @@ public static unsafe partial class MatMul
                 var x = job.Inputs + ((long)t * job.InputBytes);
                 var y = job.Outputs + ((long)t * job.OutputStride);
                 var g = tile;
-                for (; g + 1 < tileEnd; g += 2)
+                for (; job.Dot4Pair != null && g + 1 < tileEnd; g += 2)
                 {
                     job.Dot4Pair(job.Data + (g * job.GroupBytes), job.GroupBytes, x, job.InputBytes, job.Cols, y + (g * Interleaved8.Rows), job.OutputStride);
                 }
 
-                if (g < tileEnd)
+                for (; g < tileEnd; g++)
                 {
                     job.Dot4(job.Data + (g * job.GroupBytes), x, job.InputBytes, job.Cols, y + (g * Interleaved8.Rows), job.OutputStride);
                 }
@@ -174,7 +174,7 @@ public static unsafe partial class MatMul
         public readonly int Cols = cols;
         public readonly delegate*<byte*, byte*, int, float*, void> Dot = rows.Kernel.Dot;
         public readonly delegate*<byte*, byte*, int, int, float*, int, void> Dot4 = rows.Kernel.Dot4;
-        public readonly delegate*<byte*, long, byte*, int, int, float*, int, void> Dot4Pair = rows.Kernel.Dot4Pair;
+        public readonly delegate*<byte*, long, byte*, int, int, float*, int, void> Dot4Pair = rows.Kernel.PairsPay ? rows.Kernel.Dot4Pair : null;
         public readonly byte* Inputs = xq;
         public readonly int InputBytes = inputBytes;
         public readonly int Tokens = tokens;

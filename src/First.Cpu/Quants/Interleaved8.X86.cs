@@ -64,7 +64,10 @@ public static unsafe partial class Interleaved8
 {
     /// <summary>y[0..7] = rows · x for one token.</summary>
     [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // a long loop entered a few hundred times per token: tiering would leave it in instrumented tier 0 for seconds
+    // A long loop entered a few hundred times per token: tiering would leave it in instrumented tier 0 for
+    // seconds. Not inlined: inlined into its wrapper at tier 1 (or by NativeAOT), the JIT ran out of inlining
+    // budget and called Sum and Start, at a third of the speed.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     internal static void Dot<TBlock, TDot>(byte* group, byte* activations, int n, float* y)
         where TBlock : IInterleavedBlock
         where TDot : IByteDotAccumulate
@@ -89,7 +92,7 @@ public static unsafe partial class Interleaved8
     /// eight operands are loaded and unpacked once for the four.
     /// </summary>
     [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     internal static void Dot4<TBlock, TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
         where TBlock : IInterleavedBlock
         where TDot : IByteDotAccumulate
@@ -133,7 +136,7 @@ public static unsafe partial class Interleaved8
     /// broadcasts per product; about a third faster than two <see cref="Dot4{TBlock, TDot}"/> calls on Zen 4.
     /// </summary>
     [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     internal static void Dot4Pair<TBlock, TDot>(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride)
         where TBlock : IInterleavedBlock
         where TDot : IByteDotAccumulate
