@@ -13,6 +13,14 @@ public static unsafe partial class Q4_0
     /// <summary>NEON with sdot.</summary>
     public static float DotAdvSimdDp(void* weights, void* activations, int n) => DotArm<SdotDot>((byte*)weights, activations, n);
 
+    /// <summary>NEON with sdot, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
+    public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotArm<Q4_0x8Arm>(group, activations, n, y);
+
+    /// <summary>NEON with sdot, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Arm<Q4_0x8Arm>(group, activations, stride, n, y, yStride);
+
     private static float DotArm<TDot>(byte* w, void* activations, int n)
         where TDot : ISignedDotArm
     {
