@@ -202,11 +202,37 @@ public sealed unsafe class KernelEquivalenceTests
         for (var i = 0; i < n; i++)
         {
             var dw = offsets ? Fp16.ToFloat(*(ushort*)(w + (i / 32 * weights.Info.BytesPerBlock))) : 0f;
-            magnitude += (Math.Abs((double)wf[i]) + (128.0 * Math.Abs(dw))) * Math.Abs(af[i]);
+            magnitude += (Math.Abs((double)wf[i]) + (128.0 * Math.Abs(dw)) + KTerms(weights.Type, w, i)) * Math.Abs(af[i]);
         }
 
         var additions = (weights.Info.BlockSize == 1 ? n : n / weights.Info.BlockSize) + 16;
         return (2.0 * additions * Math.Pow(2, -24) * magnitude * 1.01) + 1e-37;
+    }
+
+    /// <summary>
+    /// For K-quants, what the parts summed apart can reach beyond |w_i|: Q4_K's d·sc·q and dmin·m (their
+    /// difference is w_i), Q6_K's d·sc·q and its offset d·sc·32.
+    /// </summary>
+    private static double KTerms(GgmlType type, byte* w, int i)
+    {
+        switch (type)
+        {
+            case GgmlType.Q4_K:
+            {
+                var block = (BlockQ4_K*)w + (i / 256);
+                KQuants.ScaleMin(i % 256 / 32, block->Scales, out var sc, out var m);
+                return (Math.Abs(Fp16.ToFloat(block->D)) * sc * 15.0) + (Math.Abs(Fp16.ToFloat(block->DMin)) * m);
+            }
+
+            case GgmlType.Q6_K:
+            {
+                var block = (BlockQ6_K*)w + (i / 256);
+                return Math.Abs(Fp16.ToFloat(block->D) * block->Scales[i % 256 / 16]) * 96.0;
+            }
+
+            default:
+                return 0;
+        }
     }
 
     private static DotKernel Runnable(string name)
@@ -227,13 +253,14 @@ public sealed unsafe class KernelEquivalenceTests
 
     /// <summary>
     /// Operands whose dot product is exact in float whatever the order: unit block scales with quants in
-    /// their full range (so |Σ| stays below 2^24 for up to 32 blocks), or small integer float values.
+    /// their full range (so |Σ| stays below 2^24 for up to 32 blocks; K-quants: group scales and mins of at
+    /// most 3 and up to 4 super-blocks), or small integer float values.
     /// </summary>
     internal static Gen<Operands> ExactOperands(QuantFormat format)
     {
         var activation = format.Activation;
         var block = format.Info.BlockSize;
-        var maxBlocks = block == 1 ? 300 : 32;
+        var maxBlocks = block == 1 ? 300 : block == 256 ? 4 : 32;
         return from blocks in Gen.Choose(1, maxBlocks)
                from seed in ArbMap.Default.GeneratorFor<int>()
                select Build(format, activation, blocks * block, seed);
@@ -256,6 +283,12 @@ public sealed unsafe class KernelEquivalenceTests
                     format.Quantize(pw, qw, n);
                     activation.Quantize(pa, qa, n);
                 }
+            }
+            else if (format.Info.BlockSize == 256)
+            {
+                r.NextBytes(w);
+                SetSmallKScales(format.Type, w, r);
+                RandomUnitKActivations(a, n, r);
             }
             else
             {
@@ -309,6 +342,74 @@ public sealed unsafe class KernelEquivalenceTests
             for (var i = 0; i < blocks.Length; i++)
             {
                 blocks[i] = blocks[i] == 0x80 ? (byte)0x81 : blocks[i];
+            }
+        }
+    }
+
+    /// <summary>Super-scales 1.0 (and dmin 1.0) and group scales and mins in 0..3 (Q6_K: −3..3), on random quants.</summary>
+    private static void SetSmallKScales(GgmlType type, byte[] blocks, Random r)
+    {
+        var info = GgmlTypes.Get(type);
+        for (var b = 0; b < blocks.Length; b += info.BytesPerBlock)
+        {
+            switch (type)
+            {
+                case GgmlType.Q4_K or GgmlType.Q5_K:
+                    // d, dmin, then twelve bytes of six-bit scales and mins (KQuants.ScaleMin): bytes 0..7 carry
+                    // the low six bits of pairs 0..3 and the top two bits of pairs 4..7; bytes 8..11 the low
+                    // four bits of pairs 4..7.
+                    blocks[b] = 0x00;
+                    blocks[b + 1] = 0x3C;
+                    blocks[b + 2] = 0x00;
+                    blocks[b + 3] = 0x3C;
+                    for (var k = 0; k < 8; k++)
+                    {
+                        blocks[b + 4 + k] = (byte)(r.Next() & 0x03);
+                    }
+
+                    for (var k = 8; k < 12; k++)
+                    {
+                        blocks[b + 4 + k] = (byte)(r.Next() & 0x33);
+                    }
+
+                    break;
+                case GgmlType.Q6_K:
+                    // ql[128], qh[64], int8 scales[16], then the half d.
+                    for (var k = 0; k < 16; k++)
+                    {
+                        blocks[b + 192 + k] = unchecked((byte)(sbyte)r.Next(-3, 4));
+                    }
+
+                    blocks[b + 208] = 0x00;
+                    blocks[b + 209] = 0x3C;
+                    break;
+                default:
+                    throw new NotSupportedException($"no exact operands for {type}");
+            }
+        }
+    }
+
+    /// <summary>Q8_K activations with quants in −127..127, d = 1 and the sums of 16 that go with them.</summary>
+    private static void RandomUnitKActivations(byte[] a, int n, Random r)
+    {
+        fixed (byte* p = a)
+        {
+            var blocks = (BlockQ8_K*)p;
+            for (var b = 0; b < n / 256; b++)
+            {
+                blocks[b].D = 1f;
+                for (var g = 0; g < 16; g++)
+                {
+                    var sum = 0;
+                    for (var l = 0; l < 16; l++)
+                    {
+                        var q = (sbyte)r.Next(-127, 128);
+                        blocks[b].Qs[(16 * g) + l] = q;
+                        sum += q;
+                    }
+
+                    blocks[b].Bsums[g] = (short)sum;
+                }
             }
         }
     }

@@ -194,8 +194,12 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q4_1, KernelPath.Scalar, "Q4_1.DotScalar", &Q4_1.DotScalar),
         new(GgmlType.Q5_0, KernelPath.Scalar, "Q5_0.DotScalar", &Q5_0.DotScalar),
         new(GgmlType.Q5_1, KernelPath.Scalar, "Q5_1.DotScalar", &Q5_1.DotScalar),
+        new(GgmlType.Q4_K, KernelPath.AvxVnni, "Q4_K.DotAvxVnni", &Q4_K.DotAvxVnni),
+        new(GgmlType.Q4_K, KernelPath.Avx2, "Q4_K.DotAvx2", &Q4_K.DotAvx2),
         new(GgmlType.Q4_K, KernelPath.Scalar, "Q4_K.DotScalar", &Q4_K.DotScalar),
         new(GgmlType.Q5_K, KernelPath.Scalar, "Q5_K.DotScalar", &Q5_K.DotScalar),
+        new(GgmlType.Q6_K, KernelPath.AvxVnni, "Q6_K.DotAvxVnni", &Q6_K.DotAvxVnni),
+        new(GgmlType.Q6_K, KernelPath.Avx2, "Q6_K.DotAvx2", &Q6_K.DotAvx2),
         new(GgmlType.Q6_K, KernelPath.Scalar, "Q6_K.DotScalar", &Q6_K.DotScalar),
     ];
 

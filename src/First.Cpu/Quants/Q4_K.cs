@@ -30,7 +30,7 @@ public unsafe struct BlockQ4_K
 }
 
 /// <summary>Q4_K: reference quantizer (quantize_row_q4_K_ref), dequantizer, scalar dot with Q8_K activations.</summary>
-public static unsafe class Q4_K
+public static unsafe partial class Q4_K
 {
     /// <summary>Quantizes <paramref name="n"/> floats (n a multiple of 256).</summary>
     public static void Quantize(float* x, void* blocks, int n)

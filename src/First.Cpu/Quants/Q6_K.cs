@@ -31,7 +31,7 @@ public unsafe struct BlockQ6_K
 }
 
 /// <summary>Q6_K: reference quantizer (quantize_row_q6_K_ref), dequantizer, scalar dot with Q8_K activations.</summary>
-public static unsafe class Q6_K
+public static unsafe partial class Q6_K
 {
     /// <summary>Quantizes <paramref name="n"/> floats (n a multiple of 256).</summary>
     public static void Quantize(float* x, void* blocks, int n)
