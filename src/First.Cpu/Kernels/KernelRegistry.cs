@@ -196,10 +196,14 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q5_1, KernelPath.Scalar, "Q5_1.DotScalar", &Q5_1.DotScalar),
         new(GgmlType.Q4_K, KernelPath.AvxVnni, "Q4_K.DotAvxVnni", &Q4_K.DotAvxVnni),
         new(GgmlType.Q4_K, KernelPath.Avx2, "Q4_K.DotAvx2", &Q4_K.DotAvx2),
+        new(GgmlType.Q4_K, KernelPath.DotProd, "Q4_K.DotAdvSimdDp", &Q4_K.DotAdvSimdDp),
+        new(GgmlType.Q4_K, KernelPath.Neon, "Q4_K.DotAdvSimd", &Q4_K.DotAdvSimd),
         new(GgmlType.Q4_K, KernelPath.Scalar, "Q4_K.DotScalar", &Q4_K.DotScalar),
         new(GgmlType.Q5_K, KernelPath.Scalar, "Q5_K.DotScalar", &Q5_K.DotScalar),
         new(GgmlType.Q6_K, KernelPath.AvxVnni, "Q6_K.DotAvxVnni", &Q6_K.DotAvxVnni),
         new(GgmlType.Q6_K, KernelPath.Avx2, "Q6_K.DotAvx2", &Q6_K.DotAvx2),
+        new(GgmlType.Q6_K, KernelPath.DotProd, "Q6_K.DotAdvSimdDp", &Q6_K.DotAdvSimdDp),
+        new(GgmlType.Q6_K, KernelPath.Neon, "Q6_K.DotAdvSimd", &Q6_K.DotAdvSimd),
         new(GgmlType.Q6_K, KernelPath.Scalar, "Q6_K.DotScalar", &Q6_K.DotScalar),
     ];
 

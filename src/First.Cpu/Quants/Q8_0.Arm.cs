@@ -54,6 +54,9 @@ public static unsafe partial class Q8_0
 internal interface ISignedDotArm
 {
     static abstract Vector128<int> Dot(Vector128<sbyte> x0, Vector128<sbyte> x1, Vector128<sbyte> y0, Vector128<sbyte> y1);
+
+    /// <summary>Four int32 lanes summing to x·y over 16 signed bytes.</summary>
+    static abstract Vector128<int> Dot16(Vector128<sbyte> x, Vector128<sbyte> y);
 }
 
 /// <summary>NEON: smull/smull2 and sadalp.</summary>
@@ -67,6 +70,10 @@ internal readonly struct NeonDot : ISignedDotArm
         sum = AdvSimd.AddPairwiseWideningAndAdd(sum, AdvSimd.MultiplyWideningLower(x1.GetLower(), y1.GetLower()));
         return AdvSimd.AddPairwiseWideningAndAdd(sum, AdvSimd.MultiplyWideningUpper(x1, y1));
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<int> Dot16(Vector128<sbyte> x, Vector128<sbyte> y) =>
+        AdvSimd.AddPairwiseWideningAndAdd(AdvSimd.AddPairwiseWidening(AdvSimd.MultiplyWideningLower(x.GetLower(), y.GetLower())), AdvSimd.MultiplyWideningUpper(x, y));
 }
 
 /// <summary>NEON with the dot-product extension: sdot.</summary>
@@ -75,4 +82,7 @@ internal readonly struct SdotDot : ISignedDotArm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<int> Dot(Vector128<sbyte> x0, Vector128<sbyte> x1, Vector128<sbyte> y0, Vector128<sbyte> y1) =>
         Dp.DotProduct(Dp.DotProduct(Vector128<int>.Zero, x0, y0), x1, y1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<int> Dot16(Vector128<sbyte> x, Vector128<sbyte> y) => Dp.DotProduct(Vector128<int>.Zero, x, y);
 }
