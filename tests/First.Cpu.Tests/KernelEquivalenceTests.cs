@@ -210,8 +210,8 @@ public sealed unsafe class KernelEquivalenceTests
     }
 
     /// <summary>
-    /// For K-quants, what the parts summed apart can reach beyond |w_i|: Q4_K's d·sc·q and dmin·m (their
-    /// difference is w_i), Q6_K's d·sc·q and its offset d·sc·32.
+    /// For K-quants, what the parts summed apart can reach beyond |w_i|: Q4_K's and Q5_K's d·sc·q and dmin·m
+    /// (their difference is w_i), Q6_K's d·sc·q and its offset d·sc·32.
     /// </summary>
     private static double KTerms(GgmlType type, byte* w, int i)
     {
@@ -222,6 +222,13 @@ public sealed unsafe class KernelEquivalenceTests
                 var block = (BlockQ4_K*)w + (i / 256);
                 KQuants.ScaleMin(i % 256 / 32, block->Scales, out var sc, out var m);
                 return (Math.Abs(Fp16.ToFloat(block->D)) * sc * 15.0) + (Math.Abs(Fp16.ToFloat(block->DMin)) * m);
+            }
+
+            case GgmlType.Q5_K:
+            {
+                var block = (BlockQ5_K*)w + (i / 256);
+                KQuants.ScaleMin(i % 256 / 32, block->Scales, out var sc, out var m);
+                return (Math.Abs(Fp16.ToFloat(block->D)) * sc * 31.0) + (Math.Abs(Fp16.ToFloat(block->DMin)) * m);
             }
 
             case GgmlType.Q6_K:

@@ -13,35 +13,69 @@ namespace First.Cpu.Quants;
 internal static unsafe class KQuantsArm
 {
     /// <summary>Q4_K · Q8_K.</summary>
+    public static float DotQ4_K<TDot>(void* weights, void* activations, int n)
+        where TDot : ISignedDotArm =>
+        DotScaleMin<TDot>((byte*)weights, BlockQ4_K.Size, 16, -1, (BlockQ8_K*)activations, n);
+
+    /// <summary>Q5_K · Q8_K.</summary>
+    public static float DotQ5_K<TDot>(void* weights, void* activations, int n)
+        where TDot : ISignedDotArm =>
+        DotScaleMin<TDot>((byte*)weights, BlockQ5_K.Size, 48, 16, (BlockQ8_K*)activations, n);
+
+    /// <summary>The formats with six-bit scales and mins (see the x86 twin, KQuantsX86.DotScaleMin).</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float DotQ4_K<TDot>(void* weights, void* activations, int n)
+    private static float DotScaleMin<TDot>(byte* w, int blockBytes, int qsOffset, int qhOffset, BlockQ8_K* a, int n)
         where TDot : ISignedDotArm
     {
-        var w = (BlockQ4_K*)weights;
-        var a = (BlockQ8_K*)activations;
         var mask = Vector128.Create((byte)0x0F);
+        var one = Vector128.Create((byte)0x01);
         var sum = 0f;
-        for (var i = 0; i < n / BlockQ4_K.Elements; i++, w++, a++)
+        for (var i = 0; i < n / 256; i++, w += blockBytes, a++)
         {
             var s = Vector128<int>.Zero;
             var msum = 0;
-            var q = w->Qs;
+            var q = w + qsOffset;
             var x = a->Qs;
+            Vector128<byte> h0 = default, h1 = default;
+            if (qhOffset >= 0)
+            {
+                h0 = AdvSimd.LoadVector128(w + qhOffset);
+                h1 = AdvSimd.LoadVector128(w + qhOffset + 16);
+            }
+
             for (var j = 0; j < 4; j++, q += 32, x += 64)
             {
-                KQuants.ScaleMin(2 * j, w->Scales, out var sc0, out var m0);
-                KQuants.ScaleMin((2 * j) + 1, w->Scales, out var sc1, out var m1);
+                KQuants.ScaleMin(2 * j, w + 4, out var sc0, out var m0);
+                KQuants.ScaleMin((2 * j) + 1, w + 4, out var sc1, out var m1);
                 msum += (m0 * (a->Bsums[4 * j] + a->Bsums[(4 * j) + 1])) + (m1 * (a->Bsums[(4 * j) + 2] + a->Bsums[(4 * j) + 3]));
                 var b0 = AdvSimd.LoadVector128(q);
                 var b1 = AdvSimd.LoadVector128(q + 16);
-                var low = TDot.Dot((b0 & mask).AsSByte(), (b1 & mask).AsSByte(), AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16));
-                var high = TDot.Dot(AdvSimd.ShiftRightLogical(b0, 4).AsSByte(), AdvSimd.ShiftRightLogical(b1, 4).AsSByte(), AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48));
+                var l0 = b0 & mask;
+                var l1 = b1 & mask;
+                var u0 = AdvSimd.ShiftRightLogical(b0, 4);
+                var u1 = AdvSimd.ShiftRightLogical(b1, 4);
+                if (qhOffset >= 0)
+                {
+                    // Bit g of qh byte l is the fifth bit of value l of group g: one bit per group, in order.
+                    l0 |= AdvSimd.ShiftLeftLogical(h0 & one, 4);
+                    l1 |= AdvSimd.ShiftLeftLogical(h1 & one, 4);
+                    h0 = AdvSimd.ShiftRightLogical(h0, 1);
+                    h1 = AdvSimd.ShiftRightLogical(h1, 1);
+                    u0 |= AdvSimd.ShiftLeftLogical(h0 & one, 4);
+                    u1 |= AdvSimd.ShiftLeftLogical(h1 & one, 4);
+                    h0 = AdvSimd.ShiftRightLogical(h0, 1);
+                    h1 = AdvSimd.ShiftRightLogical(h1, 1);
+                }
+
+                var low = TDot.Dot(l0.AsSByte(), l1.AsSByte(), AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16));
+                var high = TDot.Dot(u0.AsSByte(), u1.AsSByte(), AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48));
                 s = AdvSimd.MultiplyAdd(s, low, Vector128.Create((int)sc0));
                 s = AdvSimd.MultiplyAdd(s, high, Vector128.Create((int)sc1));
             }
 
-            sum += (Fp16.ToFloat(w->D) * a->D * Vector128.Sum(s)) - (Fp16.ToFloat(w->DMin) * a->D * msum);
+            var da = a->D;
+            sum += (Fp16.ToFloat(*(ushort*)w) * da * Vector128.Sum(s)) - (Fp16.ToFloat(*(ushort*)(w + 2)) * da * msum);
         }
 
         return sum;

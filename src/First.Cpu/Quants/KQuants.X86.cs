@@ -34,42 +34,66 @@ internal readonly struct VnniWordAccumulate : IWordDotAccumulate
 internal static unsafe class KQuantsX86
 {
     /// <summary>Q4_K · Q8_K.</summary>
+    public static float DotQ4_K<TAcc>(void* weights, void* activations, int n)
+        where TAcc : IWordDotAccumulate =>
+        DotScaleMin<TAcc>((byte*)weights, BlockQ4_K.Size, 16, -1, (BlockQ8_K*)activations, n);
+
+    /// <summary>Q5_K · Q8_K.</summary>
+    public static float DotQ5_K<TAcc>(void* weights, void* activations, int n)
+        where TAcc : IWordDotAccumulate =>
+        DotScaleMin<TAcc>((byte*)weights, BlockQ5_K.Size, 48, 16, (BlockQ8_K*)activations, n);
+
+    /// <summary>
+    /// The formats with a half d and dmin, six-bit scales and mins for eight groups of 32 (bytes 0..15 of the
+    /// block), nibbles at <paramref name="qsOffset"/> and, for Q5_K, each value's fifth bit at
+    /// <paramref name="qhOffset"/> (bit g of byte l for value l of group g; −1: none).
+    /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float DotQ4_K<TAcc>(void* weights, void* activations, int n)
+    private static float DotScaleMin<TAcc>(byte* w, int blockBytes, int qsOffset, int qhOffset, BlockQ8_K* a, int n)
         where TAcc : IWordDotAccumulate
     {
-        var w = (BlockQ4_K*)weights;
-        var a = (BlockQ8_K*)activations;
         var scales = stackalloc short[8];
         var mask = Vector256.Create((byte)0x0F);
+        var one = Vector256.Create((byte)0x01);
         Vector256<float> acc = default;
         var mins = 0f;
-        for (var i = 0; i < n / BlockQ4_K.Elements; i++, w++, a++)
+        for (var i = 0; i < n / 256; i++, w += blockBytes, a++)
         {
             var msum = 0;
             for (var g = 0; g < 8; g++)
             {
-                KQuants.ScaleMin(g, w->Scales, out var sc, out var m);
+                KQuants.ScaleMin(g, w + 4, out var sc, out var m);
                 scales[g] = sc;
                 msum += m * (a->Bsums[2 * g] + a->Bsums[(2 * g) + 1]);
             }
 
             var s = Vector256<int>.Zero;
-            var q = w->Qs;
+            var q = w + qsOffset;
             var x = a->Qs;
+            var high = qhOffset < 0 ? default : Avx.LoadVector256(w + qhOffset);
             for (var j = 0; j < 4; j++, q += 32, x += 64)
             {
                 var bytes = Avx.LoadVector256(q);
-                var low = Avx2.MultiplyAddAdjacent(bytes & mask, Avx.LoadVector256(x));
-                var high = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask, Avx.LoadVector256(x + 32));
-                s = TAcc.Accumulate(s, low, Vector256.Create(scales[2 * j]));
-                s = TAcc.Accumulate(s, high, Vector256.Create(scales[(2 * j) + 1]));
+                var v0 = bytes & mask;
+                var v1 = Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask;
+                if (qhOffset >= 0)
+                {
+                    // Bit g of each qh byte to bit 4 of value l of group g: `high` is shifted one bit per group
+                    // (16-bit lanes, then masked per byte, so no bit crosses into a neighbouring byte).
+                    v0 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
+                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
+                    v1 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
+                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
+                }
+
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Vector256.Create(scales[2 * j]));
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Vector256.Create(scales[(2 * j) + 1]));
             }
 
             var da = a->D;
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Vector256.Create(Fp16.ToFloat(w->D) * da), acc);
-            mins += Fp16.ToFloat(w->DMin) * da * msum;
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Vector256.Create(Fp16.ToFloat(*(ushort*)w) * da), acc);
+            mins += Fp16.ToFloat(*(ushort*)(w + 2)) * da * msum;
         }
 
         return Vector256.Sum(acc) - mins;

@@ -32,7 +32,7 @@ public unsafe struct BlockQ5_K
 }
 
 /// <summary>Q5_K: reference quantizer (quantize_row_q5_K_ref), dequantizer, scalar dot with Q8_K activations.</summary>
-public static unsafe class Q5_K
+public static unsafe partial class Q5_K
 {
     /// <summary>Quantizes <paramref name="n"/> floats (n a multiple of 256).</summary>
     public static void Quantize(float* x, void* blocks, int n)

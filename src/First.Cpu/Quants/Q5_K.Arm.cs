@@ -1,0 +1,11 @@
+namespace First.Cpu.Quants;
+
+/// <summary>Q5_K · Q8_K on arm64 (see <see cref="KQuantsArm"/>).</summary>
+public static unsafe partial class Q5_K
+{
+    /// <summary>NEON: widening multiplies and pairwise widening adds (every Raspberry Pi 4).</summary>
+    public static float DotAdvSimd(void* weights, void* activations, int n) => KQuantsArm.DotQ5_K<NeonDot>(weights, activations, n);
+
+    /// <summary>NEON with sdot (Cortex-A76, Raspberry Pi 5).</summary>
+    public static float DotAdvSimdDp(void* weights, void* activations, int n) => KQuantsArm.DotQ5_K<SdotDot>(weights, activations, n);
+}
