@@ -72,37 +72,6 @@ internal static class HalfAccumulator
                 a7.Store(y + i + 56);
             }
 
-            for (; i + 32 <= n; i += 32)
-            {
-                var a0 = Vector256.Load(y + i);
-                var a1 = Vector256.Load(y + i + 8);
-                var a2 = Vector256.Load(y + i + 16);
-                var a3 = Vector256.Load(y + i + 24);
-                var x = rows + i;
-                for (var p = 0; p < positions; p++, x += n)
-                {
-                    if (rescale[p] != 1)
-                    {
-                        var r = Vector256.Create(rescale[p]);
-                        a0 = Round(a0 * r);
-                        a1 = Round(a1 * r);
-                        a2 = Round(a2 * r);
-                        a3 = Round(a3 * r);
-                    }
-
-                    var w = Vector256.Create(weight[p]);
-                    a0 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x), w, a0));
-                    a1 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 8), w, a1));
-                    a2 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 16), w, a2));
-                    a3 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 24), w, a3));
-                }
-
-                a0.Store(y + i);
-                a1.Store(y + i + 8);
-                a2.Store(y + i + 16);
-                a3.Store(y + i + 24);
-            }
-
             for (; i + 8 <= n; i += 8)
             {
                 var a = Vector256.Load(y + i);

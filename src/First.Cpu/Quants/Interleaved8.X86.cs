@@ -168,6 +168,8 @@ public static unsafe partial class Interleaved8
             var v7 = TBlock.Operand(other, 7);
             var dw = Scales(group);
             var dv = Scales(other);
+            // The four tokens are written out: through a helper taking the accumulators by reference, the
+            // JIT copied every vpdpbusd's accumulator in and out of one register (68 extra moves per block).
             var q = b * Q8Activations.BlockSize;
             var s0 = Start<TBlock>(m0, b);
             var r0 = s0;
