@@ -15,7 +15,7 @@ public sealed class DecodeAllocationTests
     public void Sixty_four_decode_steps_allocate_nothing(string file, KvCacheType cache, float temperature)
     {
         using var model = LanguageModel.Open(TestPaths.Model(file));
-        using var session = model.CreateSession(new SessionOptions { Threads = 2, ContextLength = 256, KvCacheType = cache });
+        using var session = model.CreateSession(new SessionOptions { Threads = 2, ContextLength = 320, KvCacheType = cache });
         var sampler = new Sampler(model.Config.VocabularySize, new SamplerOptions { Temperature = temperature, Seed = 7, RepeatPenalty = 1.1f });
         var token = model.Tokenizer.Vocabulary.Bos;
         session.Prefill([token]);
@@ -33,14 +33,24 @@ public sealed class DecodeAllocationTests
         }
 
         Steps(64); // warm-up: tiered JIT, first use of every path
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        var beforeAll = GC.GetTotalAllocatedBytes(precise: true);
-        Steps(64);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        var allocatedAll = GC.GetTotalAllocatedBytes(precise: true) - beforeAll;
-        Assert.Equal(129, session.Position);
+
+        // A per-token allocation shows in every window. Tiered compilation can still be finishing a method when
+        // the first window starts (seen once under qemu on a loaded machine: 24 bytes in one window), so up to
+        // three windows of 64 tokens are measured and one of them must allocate nothing on any thread.
+        var windows = new List<(long Thread, long All)>(3);
+        for (var w = 0; w < 3; w++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var beforeAll = GC.GetTotalAllocatedBytes(precise: true);
+            Steps(64);
+            windows.Add((GC.GetAllocatedBytesForCurrentThread() - before, GC.GetTotalAllocatedBytes(precise: true) - beforeAll));
+            if (windows[^1] == (0, 0))
+            {
+                break;
+            }
+        }
+
         Assert.True(bytes > 0);
-        Assert.Equal(0, allocated);
-        Assert.Equal(0, allocatedAll);
+        Assert.True(windows[^1] == (0, 0), $"every 64-token window allocated: {string.Join(", ", windows.Select(x => $"{x.Thread} bytes on this thread, {x.All} on all"))}");
     }
 }
