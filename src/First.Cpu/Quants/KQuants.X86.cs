@@ -49,26 +49,26 @@ internal static unsafe class KQuantsX86
     /// <paramref name="qhOffset"/> (bit g of byte l for value l of group g; −1: none).
     /// </summary>
     [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)] // inlined into a wrapper at tier 1, helpers were left as calls
     private static float DotScaleMin<TAcc>(byte* w, int blockBytes, int qsOffset, int qhOffset, BlockQ8_K* a, int n)
         where TAcc : IWordDotAccumulate
     {
-        var scales = stackalloc short[8];
+        var unpacked = stackalloc uint[4];
+        var sc = (byte*)unpacked;
         var mask = Vector256.Create((byte)0x0F);
         var one = Vector256.Create((byte)0x01);
-        Vector256<float> acc = default;
-        var mins = 0f;
+        Vector256<float> acc = default, mins = default;
         for (var i = 0; i < n / 256; i++, w += blockBytes, a++)
         {
-            var msum = 0;
-            for (var g = 0; g < 8; g++)
-            {
-                KQuants.ScaleMin(g, w + 4, out var sc, out var m);
-                scales[g] = sc;
-                msum += m * (a->Bsums[2 * g] + a->Bsums[(2 * g) + 1]);
-            }
+            UnpackScaleMins((uint*)(w + 4), unpacked);
 
-            var s = Vector256<int>.Zero;
+            // Σ_g m_g · (Σ a of group g): the sums of 16 against each min twice, in eight int32 lanes.
+            var m = Sse41.ConvertToVector128Int16(sc + 8);
+            var twice = Vector256.Create(Sse2.UnpackLow(m, m), Sse2.UnpackHigh(m, m));
+            var msum = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a->Bsums), twice);
+
+            // Two sums (even and odd groups), so that each waits on four multiply-adds rather than eight.
+            Vector256<int> s = default, t = default;
             var q = w + qsOffset;
             var x = a->Qs;
             var high = qhOffset < 0 ? default : Avx.LoadVector256(w + qhOffset);
@@ -87,21 +87,36 @@ internal static unsafe class KQuantsX86
                     high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
                 }
 
-                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Vector256.Create(scales[2 * j]));
-                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Vector256.Create(scales[(2 * j) + 1]));
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Vector256.Create((short)sc[2 * j]));
+                t = TAcc.Accumulate(t, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Vector256.Create((short)sc[(2 * j) + 1]));
             }
 
             var da = a->D;
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Vector256.Create(Fp16.ToFloat(*(ushort*)w) * da), acc);
-            mins += Fp16.ToFloat(*(ushort*)(w + 2)) * da * msum;
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s + t), Vector256.Create(Fp16.ToFloat(*(ushort*)w) * da), acc);
+            mins = Fma.MultiplyAdd(Avx.ConvertToVector256Single(msum), Vector256.Create(Fp16.ToFloat(*(ushort*)(w + 2)) * da), mins);
         }
 
-        return Vector256.Sum(acc) - mins;
+        return Vector256.Sum(acc) - Vector256.Sum(mins);
+    }
+
+    /// <summary>
+    /// The twelve bytes of six-bit scales and mins (<see cref="KQuants.ScaleMin"/>) as sixteen bytes: the eight
+    /// scales, then the eight mins. Word arithmetic as in ggml's x86 Q4_K kernel (ggml-cpu/arch/x86/quants.c,
+    /// its kmask1/2/3 = 0x3f3f3f3f, 0x0f0f0f0f, 0x03030303).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UnpackScaleMins(uint* packed, uint* unpacked)
+    {
+        uint p0 = packed[0], p1 = packed[1], p2 = packed[2];
+        unpacked[0] = p0 & 0x3f3f3f3f;
+        unpacked[1] = (p2 & 0x0f0f0f0f) | (((p0 >> 6) & 0x03030303) << 4);
+        unpacked[2] = p1 & 0x3f3f3f3f;
+        unpacked[3] = ((p2 >> 4) & 0x0f0f0f0f) | (((p1 >> 6) & 0x03030303) << 4);
     }
 
     /// <summary>Q6_K · Q8_K.</summary>
     [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static float DotQ6_K<TAcc>(void* weights, void* activations, int n)
         where TAcc : IWordDotAccumulate
     {
@@ -122,11 +137,9 @@ internal static unsafe class KQuantsX86
             var ql = w->Ql;
             var qh = w->Qh;
             var x = a->Qs;
-            for (var h = 0; h < 2; h++, ql += 64, qh += 32, x += 128)
+            var sc = w->Scales;
+            for (var h = 0; h < 2; h++, ql += 64, qh += 32, x += 128, sc += 8)
             {
-                // This half's eight scales in both 128-bit lanes, then for each quarter of 32 values: its two
-                // groups' scales, eight lanes each (a 128-bit lane of int16 is eight lanes).
-                var half = (h == 0 ? Avx2.Permute4x64(scales.AsInt64(), 0b01_00_01_00) : Avx2.Permute4x64(scales.AsInt64(), 0b11_10_11_10)).AsInt16();
                 var l0 = Avx.LoadVector256(ql);
                 var l1 = Avx.LoadVector256(ql + 32);
                 var hb = Avx.LoadVector256(qh);
@@ -137,10 +150,10 @@ internal static unsafe class KQuantsX86
                 var v2 = (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb & bits45);
                 var v3 = (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & bits45);
 
-                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), GroupScales(half, 0));
-                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), GroupScales(half, 1));
-                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v2, Avx.LoadVector256(x + 64)), GroupScales(half, 2));
-                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v3, Avx.LoadVector256(x + 96)), GroupScales(half, 3));
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Pair(sc, 0));
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Pair(sc, 2));
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v2, Avx.LoadVector256(x + 64)), Pair(sc, 4));
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v3, Avx.LoadVector256(x + 96)), Pair(sc, 6));
             }
 
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Vector256.Create(Fp16.ToFloat(w->D) * a->D), acc);
@@ -149,18 +162,7 @@ internal static unsafe class KQuantsX86
         return Vector256.Sum(acc);
     }
 
-    /// <summary>Scales 2k (lower eight int16 lanes) and 2k + 1 (upper eight) of a half's eight, held in both 128-bit lanes.</summary>
+    /// <summary>Scale <paramref name="g"/> in the lower eight int16 lanes, scale g + 1 in the upper eight.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> GroupScales(Vector256<short> half, int k)
-    {
-        // vpshufb picks bytes within each 128-bit lane: the lower lane repeats int16 number 2k, the upper 2k + 1.
-        var lo = (byte)(4 * k);
-        var hi = (byte)((4 * k) + 2);
-        var pick = Vector256.Create(
-            lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1),
-            lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1), lo, (byte)(lo + 1),
-            hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1),
-            hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1), hi, (byte)(hi + 1));
-        return Avx2.Shuffle(half.AsByte(), pick).AsInt16();
-    }
+    private static Vector256<short> Pair(sbyte* sc, int g) => Vector256.Create(Vector128.Create((short)sc[g]), Vector128.Create((short)sc[g + 1]));
 }
