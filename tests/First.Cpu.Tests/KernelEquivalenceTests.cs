@@ -78,14 +78,15 @@ public sealed unsafe class KernelEquivalenceTests
         var kernel = Runnable(name);
         var format = QuantFormats.Get(kernel.Type);
         var activation = format.Activation;
+        var block = format.Info.BlockSize;
         for (var blocks = 1; blocks <= 40; blocks++)
         {
             var count = blocks;
-            var gen = from w in Generators.RealisticRow(32, count)
-                      from a0 in Generators.RealisticRow(32, count)
-                      from a1 in Generators.RealisticRow(32, count)
-                      from a2 in Generators.RealisticRow(32, count)
-                      from a3 in Generators.RealisticRow(32, count)
+            var gen = from w in Generators.RealisticRow(block, count)
+                      from a0 in Generators.RealisticRow(block, count)
+                      from a1 in Generators.RealisticRow(block, count)
+                      from a2 in Generators.RealisticRow(block, count)
+                      from a3 in Generators.RealisticRow(block, count)
                       select (w, new[] { a0, a1, a2, a3 });
             Prop.ForAll(Arb.From(gen), c =>
             {

@@ -162,6 +162,150 @@ internal static unsafe class KQuantsX86
         return Vector256.Sum(acc);
     }
 
+    /// <summary>Q4_K · four tokens (<paramref name="stride"/> bytes apart): each block's scales and quants unpacked once for the four.</summary>
+    public static void Dot4Q4_K<TAcc>(void* weights, void* activations, int stride, int n, float* output)
+        where TAcc : IWordDotAccumulate =>
+        Dot4ScaleMin<TAcc>((byte*)weights, BlockQ4_K.Size, 16, -1, (byte*)activations, stride, n, output);
+
+    /// <summary>Q5_K · four tokens.</summary>
+    public static void Dot4Q5_K<TAcc>(void* weights, void* activations, int stride, int n, float* output)
+        where TAcc : IWordDotAccumulate =>
+        Dot4ScaleMin<TAcc>((byte*)weights, BlockQ5_K.Size, 48, 16, (byte*)activations, stride, n, output);
+
+    /// <summary>As <see cref="DotScaleMin{TAcc}"/> for four tokens.</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Dot4ScaleMin<TAcc>(byte* w, int blockBytes, int qsOffset, int qhOffset, byte* activations, int stride, int n, float* output)
+        where TAcc : IWordDotAccumulate
+    {
+        var unpacked = stackalloc uint[4];
+        var sc = (byte*)unpacked;
+        var mask = Vector256.Create((byte)0x0F);
+        var one = Vector256.Create((byte)0x01);
+        BlockQ8_K* a0 = (BlockQ8_K*)activations, a1 = (BlockQ8_K*)(activations + stride), a2 = (BlockQ8_K*)(activations + (2 * stride)), a3 = (BlockQ8_K*)(activations + (3 * stride));
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        Vector256<float> min0 = default, min1 = default, min2 = default, min3 = default;
+        for (var i = 0; i < n / 256; i++, w += blockBytes, a0++, a1++, a2++, a3++)
+        {
+            UnpackScaleMins((uint*)(w + 4), unpacked);
+            var m = Sse41.ConvertToVector128Int16(sc + 8);
+            var twice = Vector256.Create(Sse2.UnpackLow(m, m), Sse2.UnpackHigh(m, m));
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            var q = w + qsOffset;
+            var high = qhOffset < 0 ? default : Avx.LoadVector256(w + qhOffset);
+            for (var j = 0; j < 4; j++, q += 32)
+            {
+                var bytes = Avx.LoadVector256(q);
+                var v0 = bytes & mask;
+                var v1 = Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask;
+                if (qhOffset >= 0)
+                {
+                    v0 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
+                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
+                    v1 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
+                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
+                }
+
+                var c0 = Vector256.Create((short)sc[2 * j]);
+                var c1 = Vector256.Create((short)sc[(2 * j) + 1]);
+                var x = 64 * j;
+                s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a0->Qs + x)), c0);
+                s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a0->Qs + x + 32)), c1);
+                s1 = TAcc.Accumulate(s1, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a1->Qs + x)), c0);
+                s1 = TAcc.Accumulate(s1, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a1->Qs + x + 32)), c1);
+                s2 = TAcc.Accumulate(s2, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a2->Qs + x)), c0);
+                s2 = TAcc.Accumulate(s2, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a2->Qs + x + 32)), c1);
+                s3 = TAcc.Accumulate(s3, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a3->Qs + x)), c0);
+                s3 = TAcc.Accumulate(s3, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a3->Qs + x + 32)), c1);
+            }
+
+            var d = Fp16.ToFloat(*(ushort*)w);
+            var dmin = Fp16.ToFloat(*(ushort*)(w + 2));
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), Vector256.Create(d * a0->D), acc0);
+            min0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a0->Bsums), twice)), Vector256.Create(dmin * a0->D), min0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), Vector256.Create(d * a1->D), acc1);
+            min1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a1->Bsums), twice)), Vector256.Create(dmin * a1->D), min1);
+            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), Vector256.Create(d * a2->D), acc2);
+            min2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a2->Bsums), twice)), Vector256.Create(dmin * a2->D), min2);
+            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), Vector256.Create(d * a3->D), acc3);
+            min3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a3->Bsums), twice)), Vector256.Create(dmin * a3->D), min3);
+        }
+
+        output[0] = Vector256.Sum(acc0) - Vector256.Sum(min0);
+        output[1] = Vector256.Sum(acc1) - Vector256.Sum(min1);
+        output[2] = Vector256.Sum(acc2) - Vector256.Sum(min2);
+        output[3] = Vector256.Sum(acc3) - Vector256.Sum(min3);
+    }
+
+
+    /// <summary>Q6_K · four tokens (<paramref name="stride"/> bytes apart): each block's levels unpacked once for the four.</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static void Dot4Q6_K<TAcc>(void* weights, void* activations, int stride, int n, float* output)
+        where TAcc : IWordDotAccumulate
+    {
+        var w = (BlockQ6_K*)weights;
+        var act = (byte*)activations;
+        BlockQ8_K* a0 = (BlockQ8_K*)act, a1 = (BlockQ8_K*)(act + stride), a2 = (BlockQ8_K*)(act + (2 * stride)), a3 = (BlockQ8_K*)(act + (3 * stride));
+        var low4 = Vector256.Create((byte)0x0F);
+        var bits45 = Vector256.Create((byte)0x30);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        for (var i = 0; i < n / BlockQ6_K.Elements; i++, w++, a0++, a1++, a2++, a3++)
+        {
+            var scales = Avx2.ConvertToVector256Int16(Sse2.LoadVector128(w->Scales));
+            var s0 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a0->Bsums), scales), 5);
+            var s1 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a1->Bsums), scales), 5);
+            var s2 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a2->Bsums), scales), 5);
+            var s3 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a3->Bsums), scales), 5);
+            var ql = w->Ql;
+            var qh = w->Qh;
+            var sc = w->Scales;
+            for (var h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8)
+            {
+                var l0 = Avx.LoadVector256(ql);
+                var l1 = Avx.LoadVector256(ql + 32);
+                var hb = Avx.LoadVector256(qh);
+                var v0 = (l0 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 4).AsByte() & bits45);
+                var v1 = (l1 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 2).AsByte() & bits45);
+                var v2 = (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb & bits45);
+                var v3 = (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & bits45);
+                var c0 = Pair(sc, 0);
+                var c1 = Pair(sc, 2);
+                var c2 = Pair(sc, 4);
+                var c3 = Pair(sc, 6);
+                var x = 128 * h;
+                s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a0->Qs + x + 0)), c0);
+                s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a0->Qs + x + 32)), c1);
+                s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v2, Avx.LoadVector256(a0->Qs + x + 64)), c2);
+                s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v3, Avx.LoadVector256(a0->Qs + x + 96)), c3);
+                s1 = TAcc.Accumulate(s1, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a1->Qs + x + 0)), c0);
+                s1 = TAcc.Accumulate(s1, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a1->Qs + x + 32)), c1);
+                s1 = TAcc.Accumulate(s1, Avx2.MultiplyAddAdjacent(v2, Avx.LoadVector256(a1->Qs + x + 64)), c2);
+                s1 = TAcc.Accumulate(s1, Avx2.MultiplyAddAdjacent(v3, Avx.LoadVector256(a1->Qs + x + 96)), c3);
+                s2 = TAcc.Accumulate(s2, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a2->Qs + x + 0)), c0);
+                s2 = TAcc.Accumulate(s2, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a2->Qs + x + 32)), c1);
+                s2 = TAcc.Accumulate(s2, Avx2.MultiplyAddAdjacent(v2, Avx.LoadVector256(a2->Qs + x + 64)), c2);
+                s2 = TAcc.Accumulate(s2, Avx2.MultiplyAddAdjacent(v3, Avx.LoadVector256(a2->Qs + x + 96)), c3);
+                s3 = TAcc.Accumulate(s3, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a3->Qs + x + 0)), c0);
+                s3 = TAcc.Accumulate(s3, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a3->Qs + x + 32)), c1);
+                s3 = TAcc.Accumulate(s3, Avx2.MultiplyAddAdjacent(v2, Avx.LoadVector256(a3->Qs + x + 64)), c2);
+                s3 = TAcc.Accumulate(s3, Avx2.MultiplyAddAdjacent(v3, Avx.LoadVector256(a3->Qs + x + 96)), c3);
+            }
+
+            var d = Fp16.ToFloat(w->D);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), Vector256.Create(d * a0->D), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), Vector256.Create(d * a1->D), acc1);
+            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), Vector256.Create(d * a2->D), acc2);
+            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), Vector256.Create(d * a3->D), acc3);
+        }
+
+        output[0] = Vector256.Sum(acc0);
+        output[1] = Vector256.Sum(acc1);
+        output[2] = Vector256.Sum(acc2);
+        output[3] = Vector256.Sum(acc3);
+    }
+
+
     /// <summary>Scale <paramref name="g"/> in the lower eight int16 lanes, scale g + 1 in the upper eight.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> Pair(sbyte* sc, int g) => Vector256.Create(Vector128.Create((short)sc[g]), Vector128.Create((short)sc[g + 1]));

@@ -8,4 +8,10 @@ public static unsafe partial class Q4_K
 
     /// <summary>AVX-VNNI: vpmaddubsw, then vpdpwssd by the group scales.</summary>
     public static float DotAvxVnni(void* weights, void* activations, int n) => KQuantsX86.DotQ4_K<VnniWordAccumulate>(weights, activations, n);
+
+    /// <summary>AVX2 + FMA, one row against four tokens.</summary>
+    public static void Dot4Avx2(void* weights, void* activations, int stride, int n, float* output) => KQuantsX86.Dot4Q4_K<MaddWordAccumulate>(weights, activations, stride, n, output);
+
+    /// <summary>AVX-VNNI, one row against four tokens.</summary>
+    public static void Dot4AvxVnni(void* weights, void* activations, int stride, int n, float* output) => KQuantsX86.Dot4Q4_K<VnniWordAccumulate>(weights, activations, stride, n, output);
 }
