@@ -53,17 +53,15 @@ internal static unsafe class KQuantsX86
     private static float DotScaleMin<TAcc>(byte* w, int blockBytes, int qsOffset, int qhOffset, BlockQ8_K* a, int n)
         where TAcc : IWordDotAccumulate
     {
-        var unpacked = stackalloc uint[4];
-        var sc = (byte*)unpacked;
         var mask = Vector256.Create((byte)0x0F);
         var one = Vector256.Create((byte)0x01);
         Vector256<float> acc = default, mins = default;
         for (var i = 0; i < n / 256; i++, w += blockBytes, a++)
         {
-            UnpackScaleMins((uint*)(w + 4), unpacked);
+            var (sc, mb) = UnpackScaleMins((uint*)(w + 4));
 
             // Σ_g m_g · (Σ a of group g): the sums of 16 against each min twice, in eight int32 lanes.
-            var m = Sse41.ConvertToVector128Int16(sc + 8);
+            var m = Sse41.ConvertToVector128Int16(mb);
             var twice = Vector256.Create(Sse2.UnpackLow(m, m), Sse2.UnpackHigh(m, m));
             var msum = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(a->Bsums), twice);
 
@@ -87,8 +85,8 @@ internal static unsafe class KQuantsX86
                     high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
                 }
 
-                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Vector256.Create((short)sc[2 * j]));
-                t = TAcc.Accumulate(t, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Vector256.Create((short)sc[(2 * j) + 1]));
+                s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Vector256.Create((short)(byte)(sc >> (16 * j))));
+                t = TAcc.Accumulate(t, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Vector256.Create((short)(byte)(sc >> ((16 * j) + 8))));
             }
 
             var da = a->D;
@@ -100,18 +98,18 @@ internal static unsafe class KQuantsX86
     }
 
     /// <summary>
-    /// The twelve bytes of six-bit scales and mins (<see cref="KQuants.ScaleMin"/>) as sixteen bytes: the eight
-    /// scales, then the eight mins. Word arithmetic as in ggml's x86 Q4_K kernel (ggml-cpu/arch/x86/quants.c,
+    /// The twelve bytes of six-bit scales and mins (<see cref="KQuants.ScaleMin"/>) unpacked: the eight scales as
+    /// the bytes of a word (scale g in bits 8g..8g+7), the eight mins in the low bytes of a vector. Kept in
+    /// registers: eight bytes loaded back from two word stores would wait instead of being forwarded. Word arithmetic as in ggml's x86 Q4_K kernel (ggml-cpu/arch/x86/quants.c,
     /// its kmask1/2/3 = 0x3f3f3f3f, 0x0f0f0f0f, 0x03030303).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void UnpackScaleMins(uint* packed, uint* unpacked)
+    private static (ulong Scales, Vector128<byte> Mins) UnpackScaleMins(uint* packed)
     {
         uint p0 = packed[0], p1 = packed[1], p2 = packed[2];
-        unpacked[0] = p0 & 0x3f3f3f3f;
-        unpacked[1] = (p2 & 0x0f0f0f0f) | (((p0 >> 6) & 0x03030303) << 4);
-        unpacked[2] = p1 & 0x3f3f3f3f;
-        unpacked[3] = ((p2 >> 4) & 0x0f0f0f0f) | (((p1 >> 6) & 0x03030303) << 4);
+        var scales = (p0 & 0x3f3f3f3f) | ((ulong)((p2 & 0x0f0f0f0f) | (((p0 >> 6) & 0x03030303) << 4)) << 32);
+        var mins = Vector128.Create(p1 & 0x3f3f3f3f, ((p2 >> 4) & 0x0f0f0f0f) | (((p1 >> 6) & 0x03030303) << 4), 0u, 0u).AsByte();
+        return (scales, mins);
     }
 
     /// <summary>Q6_K · Q8_K.</summary>
@@ -178,8 +176,6 @@ internal static unsafe class KQuantsX86
     private static void Dot4ScaleMin<TAcc>(byte* w, int blockBytes, int qsOffset, int qhOffset, byte* activations, int stride, int n, float* output)
         where TAcc : IWordDotAccumulate
     {
-        var unpacked = stackalloc uint[4];
-        var sc = (byte*)unpacked;
         var mask = Vector256.Create((byte)0x0F);
         var one = Vector256.Create((byte)0x01);
         BlockQ8_K* a0 = (BlockQ8_K*)activations, a1 = (BlockQ8_K*)(activations + stride), a2 = (BlockQ8_K*)(activations + (2 * stride)), a3 = (BlockQ8_K*)(activations + (3 * stride));
@@ -187,8 +183,8 @@ internal static unsafe class KQuantsX86
         Vector256<float> min0 = default, min1 = default, min2 = default, min3 = default;
         for (var i = 0; i < n / 256; i++, w += blockBytes, a0++, a1++, a2++, a3++)
         {
-            UnpackScaleMins((uint*)(w + 4), unpacked);
-            var m = Sse41.ConvertToVector128Int16(sc + 8);
+            var (sc, mb) = UnpackScaleMins((uint*)(w + 4));
+            var m = Sse41.ConvertToVector128Int16(mb);
             var twice = Vector256.Create(Sse2.UnpackLow(m, m), Sse2.UnpackHigh(m, m));
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
             var q = w + qsOffset;
@@ -206,8 +202,8 @@ internal static unsafe class KQuantsX86
                     high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
                 }
 
-                var c0 = Vector256.Create((short)sc[2 * j]);
-                var c1 = Vector256.Create((short)sc[(2 * j) + 1]);
+                var c0 = Vector256.Create((short)(byte)(sc >> (16 * j)));
+                var c1 = Vector256.Create((short)(byte)(sc >> ((16 * j) + 8)));
                 var x = 64 * j;
                 s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(a0->Qs + x)), c0);
                 s0 = TAcc.Accumulate(s0, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(a0->Qs + x + 32)), c1);
