@@ -192,6 +192,8 @@ public static unsafe class KernelRegistry
         new(GgmlType.BF16, KernelPath.Scalar, "BF16.DotScalar", &BF16.DotScalar),
 
         new(GgmlType.Q4_1, KernelPath.Scalar, "Q4_1.DotScalar", &Q4_1.DotScalar),
+        new(GgmlType.Q5_0, KernelPath.AvxVnni, "Q5_0.DotAvxVnni", &Q5_0.DotAvxVnni, &Q5_0.Dot4AvxVnni),
+        new(GgmlType.Q5_0, KernelPath.Avx2, "Q5_0.DotAvx2", &Q5_0.DotAvx2, &Q5_0.Dot4Avx2),
         new(GgmlType.Q5_0, KernelPath.Scalar, "Q5_0.DotScalar", &Q5_0.DotScalar),
         new(GgmlType.Q5_1, KernelPath.Scalar, "Q5_1.DotScalar", &Q5_1.DotScalar),
         new(GgmlType.Q4_K, KernelPath.AvxVnni, "Q4_K.DotAvxVnni", &Q4_K.DotAvxVnni, &Q4_K.Dot4AvxVnni),

@@ -27,7 +27,7 @@ public unsafe struct BlockQ5_0
 }
 
 /// <summary>Q5_0: reference quantizer (quantize_row_q5_0_ref), dequantizer, scalar dot with Q8_0 activations.</summary>
-public static unsafe class Q5_0
+public static unsafe partial class Q5_0
 {
     /// <summary>Quantizes <paramref name="n"/> floats: d = (the value of largest magnitude) / −16.</summary>
     public static void Quantize(float* x, void* blocks, int n)

@@ -200,6 +200,34 @@ internal readonly unsafe struct Q4_0Unsigned : IUnsignedBlock
     }
 }
 
+/// <summary>
+/// Q5_0 levels q + 16 = nibble | fifth bit · 16 (ggml-common.h block_q5_0: value j's fifth bit is bit j of qh;
+/// values 0..15 are the low nibbles, 16..31 the high ones).
+/// </summary>
+internal readonly unsafe struct Q5_0Unsigned : IUnsignedBlock
+{
+    public static int Bytes => BlockQ5_0.Size;
+
+    public static float Offset => 16f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unsigned(byte* block)
+    {
+        var both = Avx2.BroadcastVector128ToVector256(block + 6).AsUInt32();
+        var nibbles = Avx2.ShiftRightLogicalVariable(both, Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4)).AsByte() & Vector256.Create((byte)0x0F);
+
+        // Byte j gets qh byte j / 8 (vpshufb within each 128-bit half of the broadcast word), then its bit j % 8.
+        var qh = Vector256.Create(Unsafe.ReadUnaligned<uint>(block + 2)).AsByte();
+        var spread = Avx2.Shuffle(qh, Vector256.Create(
+            (byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        var bit = Vector256.Create(
+            (byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
+            1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        return nibbles | (Vector256.Equals(spread & bit, bit) & Vector256.Create((byte)0x10));
+    }
+}
+
 /// <summary>Q8_0 quants with the sign bit flipped: q + 128 as unsigned bytes.</summary>
 internal readonly unsafe struct Q8_0Unsigned : IUnsignedBlock
 {
