@@ -203,7 +203,7 @@ public sealed unsafe class KernelEquivalenceTests
         for (var i = 0; i < n; i++)
         {
             var dw = offsets ? Fp16.ToFloat(*(ushort*)(w + (i / 32 * weights.Info.BytesPerBlock))) : 0f;
-            magnitude += (Math.Abs((double)wf[i]) + (128.0 * Math.Abs(dw)) + KTerms(weights.Type, w, i)) * Math.Abs(af[i]);
+            magnitude += (Math.Abs((double)wf[i]) + (128.0 * Math.Abs(dw)) + SplitTerms(weights.Type, w, i)) * Math.Abs(af[i]);
         }
 
         var additions = (weights.Info.BlockSize == 1 ? n : n / weights.Info.BlockSize) + 16;
@@ -211,13 +211,19 @@ public sealed unsafe class KernelEquivalenceTests
     }
 
     /// <summary>
-    /// For K-quants, what the parts summed apart can reach beyond |w_i|: Q4_K's and Q5_K's d·sc·q and dmin·m
-    /// (their difference is w_i), Q6_K's d·sc·q and its offset d·sc·32.
+    /// What the parts summed apart can reach beyond |w_i|: Q4_1's and Q5_1's d·q and m (w_i is their sum),
+    /// Q4_K's and Q5_K's d·sc·q and dmin·m (their difference), Q6_K's d·sc·q and its offset d·sc·32.
     /// </summary>
-    private static double KTerms(GgmlType type, byte* w, int i)
+    private static double SplitTerms(GgmlType type, byte* w, int i)
     {
         switch (type)
         {
+            case GgmlType.Q4_1 or GgmlType.Q5_1:
+            {
+                var block = w + (i / 32 * GgmlTypes.Get(type).BytesPerBlock);
+                return (Math.Abs(Fp16.ToFloat(*(ushort*)block)) * 31.0) + Math.Abs(Fp16.ToFloat(*(ushort*)(block + 2)));
+            }
+
             case GgmlType.Q4_K:
             {
                 var block = (BlockQ4_K*)w + (i / 256);
@@ -316,6 +322,12 @@ public sealed unsafe class KernelEquivalenceTests
     /// <summary>Q8 activations with quants in −127..127, every scale 1 and every block sum (d·Σq and −Σq) exact.</summary>
     private static void RandomUnitActivations(ActivationFormat activation, byte[] a, int n, Random r)
     {
+        if (activation == ActivationFormat.Q8_1)
+        {
+            RandomUnitQ8_1(a, n, r);
+            return;
+        }
+
         Assert.Equal(ActivationFormat.Q8, activation);
         fixed (byte* p = a)
         {
@@ -397,6 +409,28 @@ public sealed unsafe class KernelEquivalenceTests
         }
     }
 
+    /// <summary>ggml's block_q8_1 with d = 1 and quants in −63..63, so that s = Σq (at most 2016) is an exact half.</summary>
+    private static void RandomUnitQ8_1(byte[] a, int n, Random r)
+    {
+        fixed (byte* p = a)
+        {
+            var blocks = (BlockQ8_1*)p;
+            for (var b = 0; b < n / 32; b++)
+            {
+                var sum = 0;
+                for (var l = 0; l < 32; l++)
+                {
+                    var q = (sbyte)r.Next(-63, 64);
+                    blocks[b].Qs[l] = q;
+                    sum += q;
+                }
+
+                blocks[b].D = Fp16.FromFloat(1f);
+                blocks[b].S = Fp16.FromFloat(sum);
+            }
+        }
+    }
+
     /// <summary>Q8_K activations with quants in −127..127, d = 1 and the sums of 16 that go with them.</summary>
     private static void RandomUnitKActivations(byte[] a, int n, Random r)
     {
@@ -427,9 +461,15 @@ public sealed unsafe class KernelEquivalenceTests
         var info = GgmlTypes.Get(type);
         for (var b = 0; b < blocks.Length; b += info.BytesPerBlock)
         {
-            // Half 1.0 = 0x3C00 at the block's scale (offset 0 for every 32-value format here).
+            // Half 1.0 = 0x3C00 at the block's scale (offset 0 for every 32-value format here), and at the min
+            // of Q4_1 and Q5_1 (offset 2).
             blocks[b] = 0x00;
             blocks[b + 1] = 0x3C;
+            if (type is GgmlType.Q4_1 or GgmlType.Q5_1)
+            {
+                blocks[b + 2] = 0x00;
+                blocks[b + 3] = 0x3C;
+            }
         }
     }
 }

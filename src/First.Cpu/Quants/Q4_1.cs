@@ -23,7 +23,7 @@ public unsafe struct BlockQ4_1
 }
 
 /// <summary>Q4_1: reference quantizer (quantize_row_q4_1_ref), dequantizer, scalar dot with Q8_1 activations.</summary>
-public static unsafe class Q4_1
+public static unsafe partial class Q4_1
 {
     /// <summary>Quantizes <paramref name="n"/> floats: d = (max − min) / 15, m = min.</summary>
     public static void Quantize(float* x, void* blocks, int n)

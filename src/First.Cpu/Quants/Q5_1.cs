@@ -27,7 +27,7 @@ public unsafe struct BlockQ5_1
 }
 
 /// <summary>Q5_1: reference quantizer (quantize_row_q5_1_ref), dequantizer, scalar dot with Q8_1 activations.</summary>
-public static unsafe class Q5_1
+public static unsafe partial class Q5_1
 {
     /// <summary>Quantizes <paramref name="n"/> floats: d = (max − min) / 31, m = min.</summary>
     public static void Quantize(float* x, void* blocks, int n)

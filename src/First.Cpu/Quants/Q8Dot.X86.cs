@@ -47,6 +47,29 @@ internal readonly struct MaddDot : IUnsignedDot
 /// </summary>
 internal static unsafe class Q8DotX86
 {
+    /// <summary>
+    /// Formats with a scale d and a min m per block (Q4_1, Q5_1) against ggml's block_q8_1 activations, which
+    /// carry s = d_a · Σq: Σ_b d·d_a·Σ q·a + m·s, the integer sums by the byte product, the rest in float.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static float DotMin<TBlock, TDot>(byte* w, void* activations, int n)
+        where TBlock : IUnsignedBlock
+        where TDot : IUnsignedDot
+    {
+        var a = (BlockQ8_1*)activations;
+        Vector256<float> acc = default;
+        var mins = 0f;
+        for (var i = 0; i < n / BlockQ8_1.Elements; i++, w += TBlock.Bytes, a++)
+        {
+            var dot = TDot.Dot(TBlock.Unsigned(w), Avx.LoadVector256(a->Qs));
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(Fp16.ToFloat(*(ushort*)w) * Fp16.ToFloat(a->D)), acc);
+            mins += Fp16.ToFloat(*(ushort*)(w + 2)) * Fp16.ToFloat(a->S);
+        }
+
+        return Vector256.Sum(acc) + mins;
+    }
+
     public static float Dot<TBlock, TDot>(byte* w, void* activations, int n)
         where TBlock : IUnsignedBlock
         where TDot : IUnsignedDot
@@ -192,10 +215,14 @@ internal readonly unsafe struct Q4_0Unsigned : IUnsignedBlock
     public static float Offset => 8f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<byte> Unsigned(byte* block)
+    public static Vector256<byte> Unsigned(byte* block) => Nibbles(block + 2);
+
+    /// <summary>Sixteen bytes of nibbles as 32 bytes: the low nibbles (values 0..15), then the high ones (16..31).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Nibbles(byte* qs)
     {
-        // The 16 bytes in both halves; the upper half shifted right by 4: low nibbles, then high nibbles.
-        var both = Avx2.BroadcastVector128ToVector256(block + 2).AsUInt32();
+        // The 16 bytes in both halves; the upper half shifted right by 4.
+        var both = Avx2.BroadcastVector128ToVector256(qs).AsUInt32();
         return Avx2.ShiftRightLogicalVariable(both, Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4)).AsByte() & Vector256.Create((byte)0x0F);
     }
 }
@@ -211,20 +238,46 @@ internal readonly unsafe struct Q5_0Unsigned : IUnsignedBlock
     public static float Offset => 16f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<byte> Unsigned(byte* block)
-    {
-        var both = Avx2.BroadcastVector128ToVector256(block + 6).AsUInt32();
-        var nibbles = Avx2.ShiftRightLogicalVariable(both, Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4)).AsByte() & Vector256.Create((byte)0x0F);
+    public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 6) | FifthBits.Spread(block + 2);
+}
 
+/// <summary>Q4_1 levels 0..15 (block_q4_1: d, m, then the nibbles as Q4_0's); the mins come through the activations' sums.</summary>
+internal readonly unsafe struct Q4_1Unsigned : IUnsignedBlock
+{
+    public static int Bytes => BlockQ4_1.Size;
+
+    public static float Offset => 0f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 4);
+}
+
+/// <summary>Q5_1 levels 0..31 (block_q5_1: d, m, qh as Q5_0's, the nibbles).</summary>
+internal readonly unsafe struct Q5_1Unsigned : IUnsignedBlock
+{
+    public static int Bytes => BlockQ5_1.Size;
+
+    public static float Offset => 0f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 8) | FifthBits.Spread(block + 4);
+}
+
+/// <summary>The fifth bits of Q5_0 and Q5_1: bit j of the 32-bit qh becomes 0x10 in byte j.</summary>
+internal static unsafe class FifthBits
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Spread(byte* qh)
+    {
         // Byte j gets qh byte j / 8 (vpshufb within each 128-bit half of the broadcast word), then its bit j % 8.
-        var qh = Vector256.Create(Unsafe.ReadUnaligned<uint>(block + 2)).AsByte();
-        var spread = Avx2.Shuffle(qh, Vector256.Create(
+        var word = Vector256.Create(Unsafe.ReadUnaligned<uint>(qh)).AsByte();
+        var spread = Avx2.Shuffle(word, Vector256.Create(
             (byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
             2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
         var bit = Vector256.Create(
             (byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
             1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-        return nibbles | (Vector256.Equals(spread & bit, bit) & Vector256.Create((byte)0x10));
+        return Vector256.Equals(spread & bit, bit) & Vector256.Create((byte)0x10);
     }
 }
 
