@@ -1,0 +1,11 @@
+namespace First.Cpu.Quants;
+
+/// <summary>Q5_1 · Q8_1 on arm64 (see <see cref="LegacyQuantsArm"/>).</summary>
+public static unsafe partial class Q5_1
+{
+    /// <summary>NEON: widening multiplies and pairwise widening adds (every Raspberry Pi 4).</summary>
+    public static float DotAdvSimd(void* weights, void* activations, int n) => LegacyQuantsArm.DotMin<NeonDot>((byte*)weights, BlockQ5_1.Size, true, activations, n);
+
+    /// <summary>NEON with sdot (Cortex-A76, Raspberry Pi 5).</summary>
+    public static float DotAdvSimdDp(void* weights, void* activations, int n) => LegacyQuantsArm.DotMin<SdotDot>((byte*)weights, BlockQ5_1.Size, true, activations, n);
+}
