@@ -14,10 +14,8 @@ namespace First.Benchmarks;
 /// (<see cref="InterleavedRows"/>): with few TLB misses the same read runs much faster.
 /// </summary>
 [Config(typeof(Config))]
-public unsafe partial class MemoryBandwidthBenchmark : IThroughput
+public unsafe class MemoryBandwidthBenchmark : IThroughput
 {
-    private const int AdviseHugePage = 14; // MADV_HUGEPAGE, asm-generic/mman-common.h
-
     private const long Size = 1L << 30;
     private byte* _buffer;
     private WorkerPool? _pool;
@@ -35,11 +33,7 @@ public unsafe partial class MemoryBandwidthBenchmark : IThroughput
     [GlobalSetup]
     public void Setup()
     {
-        _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)Size, 2 << 20);
-        if (HugePages && OperatingSystem.IsLinux())
-        {
-            _ = Madvise((nint)_buffer, (nuint)Size, AdviseHugePage);
-        }
+        _buffer = (byte*)(HugePages ? InterleavedRows.AllocateOnHugePages((nuint)Size) : NativeMemory.AlignedAlloc((nuint)Size, 2 << 20));
 
         new Span<byte>(_buffer, 1 << 20).Fill(1);
         for (long i = 0; i < Size; i += 1 << 20)
@@ -98,9 +92,6 @@ public unsafe partial class MemoryBandwidthBenchmark : IThroughput
             Sink(a0 ^ a1 ^ a2 ^ a3);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(nint address, nuint length, int advice);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Sink(Vector256<byte> v) => GC.KeepAlive(v);

@@ -68,15 +68,7 @@ public sealed unsafe partial class InterleavedRows : IDisposable
                 return (byte*)_data;
             }
 
-            var size = (nuint)(GroupBytes * Groups);
-            var data = (byte*)NativeMemory.AlignedAlloc(size, HugePage);
-            if (OperatingSystem.IsLinux() && size >= HugePage)
-            {
-                // Transparent huge pages where the system allows them on request: a 2 MiB page costs one fault
-                // instead of 512 while the copy is made, and one TLB entry while decoding streams through it.
-                _ = Madvise((nint)data, size, AdviseHugePage);
-            }
-
+            var data = (byte*)AllocateOnHugePages((nuint)(GroupBytes * Groups));
             var job = new PackJob(_source, data, RowBytes, Kernel.BlockBytes, Groups);
             pool.Run(&Pack, &job);
             Volatile.Write(ref _data, (nint)data);
@@ -96,6 +88,22 @@ public sealed unsafe partial class InterleavedRows : IDisposable
                 _data = 0;
             }
         }
+    }
+
+    /// <summary>
+    /// <paramref name="size"/> bytes aligned to 2 MiB, on transparent huge pages where the system grants them on
+    /// request: a 2 MiB page costs one fault instead of 512 while it is written, and one TLB entry while it is
+    /// streamed. Freed with <see cref="NativeMemory.AlignedFree"/>.
+    /// </summary>
+    internal static void* AllocateOnHugePages(nuint size)
+    {
+        var data = NativeMemory.AlignedAlloc(size, HugePage);
+        if (OperatingSystem.IsLinux() && size >= HugePage)
+        {
+            _ = Madvise((nint)data, size, AdviseHugePage);
+        }
+
+        return data;
     }
 
     private static void Pack(void* context, int index, int count)
