@@ -53,8 +53,6 @@ internal static unsafe class KQuantsX86
     private static float DotScaleMin<TAcc>(byte* w, int blockBytes, int qsOffset, int qhOffset, BlockQ8_K* a, int n)
         where TAcc : IWordDotAccumulate
     {
-        var mask = Vector256.Create((byte)0x0F);
-        var one = Vector256.Create((byte)0x01);
         Vector256<float> acc = default, mins = default;
         for (var i = 0; i < n / 256; i++, w += blockBytes, a++)
         {
@@ -72,18 +70,7 @@ internal static unsafe class KQuantsX86
             var high = qhOffset < 0 ? default : Avx.LoadVector256(w + qhOffset);
             for (var j = 0; j < 4; j++, q += 32, x += 64)
             {
-                var bytes = Avx.LoadVector256(q);
-                var v0 = bytes & mask;
-                var v1 = Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask;
-                if (qhOffset >= 0)
-                {
-                    // Bit g of each qh byte to bit 4 of value l of group g: `high` is shifted one bit per group
-                    // (16-bit lanes, then masked per byte, so no bit crosses into a neighbouring byte).
-                    v0 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
-                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
-                    v1 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
-                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
-                }
+                var (v0, v1) = ScaleMinLevels(q, qhOffset >= 0, ref high);
 
                 s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Vector256.Create((short)(byte)(sc >> (16 * j))));
                 t = TAcc.Accumulate(t, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Vector256.Create((short)(byte)(sc >> ((16 * j) + 8))));
@@ -95,6 +82,49 @@ internal static unsafe class KQuantsX86
         }
 
         return Vector256.Sum(acc) - Vector256.Sum(mins);
+    }
+
+    /// <summary>
+    /// The levels of a pair of Q4_K/Q5_K groups (even, odd) from 32 bytes of nibbles; with <paramref name="fifthBits"/>,
+    /// bit g of each byte of <paramref name="high"/> (Q5_K's qh) is bit 4 of value l of group g. <paramref name="high"/>
+    /// is shifted one bit per group (16-bit lanes, then masked per byte, so no bit crosses into a neighbouring byte).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<byte> Even, Vector256<byte> Odd) ScaleMinLevels(byte* q, bool fifthBits, ref Vector256<byte> high)
+    {
+        var bytes = Avx.LoadVector256(q);
+        var even = bytes & Vector256.Create((byte)0x0F);
+        var odd = Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+        if (fifthBits)
+        {
+            var one = Vector256.Create((byte)0x01);
+            even |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
+            high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
+            odd |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
+            high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
+        }
+
+        return (even, odd);
+    }
+
+    /// <summary>
+    /// The 128 six-bit levels of half a Q6_K block, 32 at a time, per ggml's dequantize_row_q6_K: low nibbles of
+    /// ql with bits 0-1 of qh for values 0..31, low nibbles of ql + 32 with bits 2-3 for 32..63, high nibbles of
+    /// ql with bits 4-5 for 64..95, high nibbles of ql + 32 with bits 6-7 for 96..127.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<byte>, Vector256<byte>, Vector256<byte>, Vector256<byte>) Q6Levels(byte* ql, byte* qh)
+    {
+        var low4 = Vector256.Create((byte)0x0F);
+        var bits45 = Vector256.Create((byte)0x30);
+        var l0 = Avx.LoadVector256(ql);
+        var l1 = Avx.LoadVector256(ql + 32);
+        var hb = Avx.LoadVector256(qh);
+        return (
+            (l0 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 4).AsByte() & bits45),
+            (l1 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 2).AsByte() & bits45),
+            (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb & bits45),
+            (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & bits45));
     }
 
     /// <summary>
@@ -120,8 +150,6 @@ internal static unsafe class KQuantsX86
     {
         var w = (BlockQ6_K*)weights;
         var a = (BlockQ8_K*)activations;
-        var low4 = Vector256.Create((byte)0x0F);
-        var bits45 = Vector256.Create((byte)0x30);
         Vector256<float> acc = default;
         for (var i = 0; i < n / BlockQ6_K.Elements; i++, w++, a++)
         {
@@ -138,15 +166,7 @@ internal static unsafe class KQuantsX86
             var sc = w->Scales;
             for (var h = 0; h < 2; h++, ql += 64, qh += 32, x += 128, sc += 8)
             {
-                var l0 = Avx.LoadVector256(ql);
-                var l1 = Avx.LoadVector256(ql + 32);
-                var hb = Avx.LoadVector256(qh);
-
-                // Levels per ggml's dequantize_row_q6_K: low nibbles of ql and bits 0-1 of qh for values 0..31, ….
-                var v0 = (l0 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 4).AsByte() & bits45);
-                var v1 = (l1 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 2).AsByte() & bits45);
-                var v2 = (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb & bits45);
-                var v3 = (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & bits45);
+                var (v0, v1, v2, v3) = Q6Levels(ql, qh);
 
                 s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v0, Avx.LoadVector256(x)), Pair(sc, 0));
                 s = TAcc.Accumulate(s, Avx2.MultiplyAddAdjacent(v1, Avx.LoadVector256(x + 32)), Pair(sc, 2));
@@ -176,8 +196,6 @@ internal static unsafe class KQuantsX86
     private static void Dot4ScaleMin<TAcc>(byte* w, int blockBytes, int qsOffset, int qhOffset, byte* activations, int stride, int n, float* output)
         where TAcc : IWordDotAccumulate
     {
-        var mask = Vector256.Create((byte)0x0F);
-        var one = Vector256.Create((byte)0x01);
         BlockQ8_K* a0 = (BlockQ8_K*)activations, a1 = (BlockQ8_K*)(activations + stride), a2 = (BlockQ8_K*)(activations + (2 * stride)), a3 = (BlockQ8_K*)(activations + (3 * stride));
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         Vector256<float> min0 = default, min1 = default, min2 = default, min3 = default;
@@ -191,16 +209,7 @@ internal static unsafe class KQuantsX86
             var high = qhOffset < 0 ? default : Avx.LoadVector256(w + qhOffset);
             for (var j = 0; j < 4; j++, q += 32)
             {
-                var bytes = Avx.LoadVector256(q);
-                var v0 = bytes & mask;
-                var v1 = Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask;
-                if (qhOffset >= 0)
-                {
-                    v0 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
-                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
-                    v1 |= Avx2.ShiftLeftLogical((high & one).AsUInt16(), 4).AsByte();
-                    high = Avx2.ShiftRightLogical(high.AsUInt16(), 1).AsByte();
-                }
+                var (v0, v1) = ScaleMinLevels(q, qhOffset >= 0, ref high);
 
                 var c0 = Vector256.Create((short)(byte)(sc >> (16 * j)));
                 var c1 = Vector256.Create((short)(byte)(sc >> ((16 * j) + 8)));
@@ -243,8 +252,6 @@ internal static unsafe class KQuantsX86
         var w = (BlockQ6_K*)weights;
         var act = (byte*)activations;
         BlockQ8_K* a0 = (BlockQ8_K*)act, a1 = (BlockQ8_K*)(act + stride), a2 = (BlockQ8_K*)(act + (2 * stride)), a3 = (BlockQ8_K*)(act + (3 * stride));
-        var low4 = Vector256.Create((byte)0x0F);
-        var bits45 = Vector256.Create((byte)0x30);
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (var i = 0; i < n / BlockQ6_K.Elements; i++, w++, a0++, a1++, a2++, a3++)
         {
@@ -258,13 +265,7 @@ internal static unsafe class KQuantsX86
             var sc = w->Scales;
             for (var h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8)
             {
-                var l0 = Avx.LoadVector256(ql);
-                var l1 = Avx.LoadVector256(ql + 32);
-                var hb = Avx.LoadVector256(qh);
-                var v0 = (l0 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 4).AsByte() & bits45);
-                var v1 = (l1 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 2).AsByte() & bits45);
-                var v2 = (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb & bits45);
-                var v3 = (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & bits45);
+                var (v0, v1, v2, v3) = Q6Levels(ql, qh);
                 var c0 = Pair(sc, 0);
                 var c1 = Pair(sc, 2);
                 var c2 = Pair(sc, 4);
