@@ -89,32 +89,36 @@ public static unsafe partial class Interleaved8
 
             var lo = AdvSimd.LoadVector128((sbyte*)x0 + q);
             var hi = AdvSimd.LoadVector128((sbyte*)x0 + q + 16);
-            var s = Chain(StartArm<TBlock>(m0, b), w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
-            var r = Chain(StartArm<TBlock>(m0, b), v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
+            var start = StartArm<TBlock>(m0, b);
+            var s = Chain(start, w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
+            var r = Chain(start, v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
             var e = Vector128.Create(d0[b]);
             a0 = AdvSimd.FusedMultiplyAdd(a0, AdvSimd.ConvertToSingle(s), dw * e);
             b0 = AdvSimd.FusedMultiplyAdd(b0, AdvSimd.ConvertToSingle(r), dv * e);
 
             lo = AdvSimd.LoadVector128((sbyte*)x1 + q);
             hi = AdvSimd.LoadVector128((sbyte*)x1 + q + 16);
-            s = Chain(StartArm<TBlock>(m1, b), w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
-            r = Chain(StartArm<TBlock>(m1, b), v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
+            start = StartArm<TBlock>(m1, b);
+            s = Chain(start, w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
+            r = Chain(start, v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
             e = Vector128.Create(d1[b]);
             a1 = AdvSimd.FusedMultiplyAdd(a1, AdvSimd.ConvertToSingle(s), dw * e);
             b1 = AdvSimd.FusedMultiplyAdd(b1, AdvSimd.ConvertToSingle(r), dv * e);
 
             lo = AdvSimd.LoadVector128((sbyte*)x2 + q);
             hi = AdvSimd.LoadVector128((sbyte*)x2 + q + 16);
-            s = Chain(StartArm<TBlock>(m2, b), w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
-            r = Chain(StartArm<TBlock>(m2, b), v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
+            start = StartArm<TBlock>(m2, b);
+            s = Chain(start, w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
+            r = Chain(start, v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
             e = Vector128.Create(d2[b]);
             a2 = AdvSimd.FusedMultiplyAdd(a2, AdvSimd.ConvertToSingle(s), dw * e);
             b2 = AdvSimd.FusedMultiplyAdd(b2, AdvSimd.ConvertToSingle(r), dv * e);
 
             lo = AdvSimd.LoadVector128((sbyte*)x3 + q);
             hi = AdvSimd.LoadVector128((sbyte*)x3 + q + 16);
-            s = Chain(StartArm<TBlock>(m3, b), w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
-            r = Chain(StartArm<TBlock>(m3, b), v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
+            start = StartArm<TBlock>(m3, b);
+            s = Chain(start, w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
+            r = Chain(start, v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
             e = Vector128.Create(d3[b]);
             a3 = AdvSimd.FusedMultiplyAdd(a3, AdvSimd.ConvertToSingle(s), dw * e);
             b3 = AdvSimd.FusedMultiplyAdd(b3, AdvSimd.ConvertToSingle(r), dv * e);
