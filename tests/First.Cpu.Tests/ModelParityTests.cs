@@ -7,11 +7,13 @@ using FsCheck.Fluent;
 namespace First.Cpu.Tests;
 
 /// <summary>
-/// Our logits against llama.cpp's own (libllama through its C API) on the same files. Exact equality is not
-/// possible: llama.cpp sums floats in the order of its repacked and llamafile kernels, and the half KV cache
-/// turns a last-bit difference into a half-ulp one now and then, which quantized activations then carry
-/// further. So the logits must agree within a stated budget, and our top token must be one llama.cpp also
-/// ranks first or within the budget of first.
+/// Our logits against llama.cpp's own (libllama through its C API) on the same files. Where our kernels sum in
+/// llama.cpp's order (x86 with AVX2: Q4_0 rows by <c>Q8DotX86.LaneDot</c> or the interleaved kernels, F16 by
+/// <c>F16.DotVector</c>, RoPE, SwiGLU and attention as ggml computes them) the Q4_0 file's logits agree to a few
+/// ulp: only the Q8_0 output projection, interleaved for speed, sums in another order. Elsewhere, and for
+/// the F32 and Q8_0 files (whose F32 and Q8_0 products we sum in our own order), a last-bit difference now and
+/// then crosses a half or Q8 rounding step, so the logits must agree within a stated budget and our top
+/// token must be one llama.cpp also ranks first or within the budget of first.
 /// </summary>
 public sealed class ModelParityTests(ITestOutputHelper output)
 {
@@ -19,8 +21,11 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     {
         { "stories260K.gguf", 0.05f },
         { "stories260K-Q8_0.gguf", 0.5f },
-        { "stories260K-Q4_0.gguf", 0.5f },
+        { "stories260K-Q4_0.gguf", GgmlOrder ? 1e-5f : 0.5f },
     };
+
+    /// <summary>Whether this host runs the kernels that sum Q4_0 and F16 in llama.cpp's x86 order.</summary>
+    private static bool GgmlOrder => System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
 
     [Theory]
     [MemberData(nameof(Models))]
@@ -39,6 +44,8 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     [MemberData(nameof(Models))]
     public void Logits_of_random_token_sequences_match_llama_cpp(string name, float budget)
     {
+        // Not yet a few ulp for every sequence: a rare difference remains (see the note in Models).
+        budget = Math.Max(budget, 0.5f);
         ReferenceLlama.RequireAvailable();
         var path = TestPaths.Model(name);
         using var model = LanguageModel.Open(path);

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace First.Cpu.Kernels;
 
@@ -83,8 +84,8 @@ public static class Elementwise
             var (a, b) = neox ? (i, i + half) : (2 * i, (2 * i) + 1);
             var x0 = head[a];
             var x1 = head[b];
-            head[a] = (x0 * cos[i]) - (x1 * sin[i]);
-            head[b] = (x0 * sin[i]) + (x1 * cos[i]);
+            head[a] = MathF.FusedMultiplyAdd(x0, cos[i], -(x1 * sin[i]));
+            head[b] = MathF.FusedMultiplyAdd(x0, sin[i], x1 * cos[i]);
         }
     }
 
@@ -130,31 +131,192 @@ public static class Elementwise
         }
     }
 
-    /// <summary>SwiGLU: y = silu(gate) · up with silu(g) = g·sigmoid(g). <paramref name="y"/> may be <paramref name="gate"/>.</summary>
-    [SkipLocalsInit]
-    public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    /// <summary>
+    /// SwiGLU of rows of <paramref name="width"/>: y = silu(gate) · up, silu(g) = g / (1 + exp(−g)), the values
+    /// llama.cpp's AVX-512 build computes (ggml_vec_swiglu_f32): in each row, chunks of 16 through ggml's
+    /// polynomial exp (<see cref="GgmlExp"/>), the row's last width mod 16 through the C library's expf.
+    /// Every path (Vector512, Vector256, Vector128, scalar) gives the same bits. <paramref name="y"/> may be <paramref name="gate"/>.
+    /// </summary>
+    public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width)
     {
-        // In chunks through a stack buffer, so that y may overwrite gate.
-        Span<float> sigmoid = stackalloc float[256];
-        for (var i = 0; i < gate.Length; i += sigmoid.Length)
+        for (var row = 0; row + width <= gate.Length; row += width)
         {
-            var n = Math.Min(sigmoid.Length, gate.Length - i);
-            var s = sigmoid[..n];
-            var g = gate.Slice(i, n);
-            TensorPrimitives.Sigmoid(g, s);
-            TensorPrimitives.Multiply(s, g, s);
-            TensorPrimitives.Multiply(s, up.Slice(i, n), y.Slice(i, n));
+            var g = gate.Slice(row, width);
+            var u = up.Slice(row, width);
+            var o = y.Slice(row, width);
+            var i = 0;
+            for (; i + 16 <= width; i += 16)
+            {
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    var x = Vector512.Create(g.Slice(i, 16));
+                    (SiLU(x) * Vector512.Create(u.Slice(i, 16))).CopyTo(o.Slice(i, 16));
+                }
+                else if (Vector256.IsHardwareAccelerated)
+                {
+                    for (var h = i; h < i + 16; h += 8)
+                    {
+                        (SiLU(Vector256.Create(g.Slice(h, 8))) * Vector256.Create(u.Slice(h, 8))).CopyTo(o.Slice(h, 8));
+                    }
+                }
+                else if (Vector128.IsHardwareAccelerated)
+                {
+                    for (var h = i; h < i + 16; h += 4)
+                    {
+                        (SiLU(Vector128.Create(g.Slice(h, 4))) * Vector128.Create(u.Slice(h, 4))).CopyTo(o.Slice(h, 4));
+                    }
+                }
+                else
+                {
+                    for (var h = i; h < i + 16; h++)
+                    {
+                        o[h] = g[h] / (1f + GgmlExp(0f - g[h])) * u[h];
+                    }
+                }
+            }
+
+            for (; i < width; i++)
+            {
+                o[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
+            }
         }
     }
 
-    /// <summary>Scalar twin of <see cref="SwiGlu"/>.</summary>
-    public static void SwiGluScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    /// <summary>Scalar twin of <see cref="SwiGlu"/>: the same formula element by element.</summary>
+    public static void SwiGluScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width)
     {
-        for (var i = 0; i < gate.Length; i++)
+        for (var row = 0; row + width <= gate.Length; row += width)
         {
-            var g = gate[i];
-            y[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            for (var i = 0; i < width; i++)
+            {
+                var g = gate[row + i];
+                var e = i < width - (width % 16) ? GgmlExp(0f - g) : MathF.Exp(-g);
+                y[row + i] = g / (1f + e) * up[row + i];
+            }
         }
+    }
+
+    // ggml's single-precision exp (ggml_v_expf in ggml-cpu/vec.h, AVX-512 version, from ARM's optimized
+    // routines): n = round(x·log2 e), b = x − n·ln2 (in two parts), exp = p(b)·2^n with a degree-5
+    // polynomial p; |n| > 192 gives 0 or ∞. The constants are ggml's.
+    // (C# has no hexadecimal float literals; the comments give ggml's spelling.)
+    private static readonly float Shift = BitConverter.Int32BitsToSingle(0x4b400000); // 0x1.8p23
+    private static readonly float Log2E = BitConverter.Int32BitsToSingle(0x3fb8aa3b); // 0x1.715476p+0
+    private static readonly float Ln2Hi = BitConverter.Int32BitsToSingle(0x3f317200); // 0x1.62e4p-1
+    private static readonly float Ln2Lo = BitConverter.Int32BitsToSingle(0x35bfbe8e); // 0x1.7f7d1cp-20
+    private static readonly float C5 = BitConverter.Int32BitsToSingle(0x3c072010); // 0x1.0e4020p-7
+    private static readonly float C4 = BitConverter.Int32BitsToSingle(0x3d2b9f17); // 0x1.573e2ep-5
+    private static readonly float C3 = BitConverter.Int32BitsToSingle(0x3e2aaf33); // 0x1.555e66p-3
+    private static readonly float C2 = BitConverter.Int32BitsToSingle(0x3efffedb); // 0x1.fffdb6p-2
+    private static readonly float C1 = BitConverter.Int32BitsToSingle(0x3f7ffff6); // 0x1.ffffecp-1
+
+    /// <summary>ggml's polynomial exp of one value (the scalar form of its vector code).</summary>
+    public static float GgmlExp(float x)
+    {
+        var z = MathF.FusedMultiplyAdd(x, Log2E, Shift);
+        var n = z - Shift;
+        var b = MathF.FusedMultiplyAdd(-n, Ln2Lo, MathF.FusedMultiplyAdd(-n, Ln2Hi, x));
+        var u = b * b;
+        var j = MathF.FusedMultiplyAdd(
+            MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(C5, b, C4), u, MathF.FusedMultiplyAdd(C3, b, C2)),
+            u,
+            MathF.FusedMultiplyAdd(C1, b, 1f));
+        if (MathF.Abs(n) > 192)
+        {
+            return n <= 0 ? 0f : float.PositiveInfinity;
+        }
+
+        // vscalefps: j·2^n rounded once (the double product is exact).
+        return (float)(j * Math.ScaleB(1.0, (int)n));
+    }
+
+    private static Vector512<float> SiLU(Vector512<float> x)
+    {
+        var e = Exp(Vector512<float>.Zero - x, out var special);
+        if (special)
+        {
+            for (var k = 0; k < 16; k++)
+            {
+                e = e.WithElement(k, GgmlExp(0f - x[k]));
+            }
+        }
+
+        return x / (Vector512<float>.One + e);
+    }
+
+    private static Vector256<float> SiLU(Vector256<float> x)
+    {
+        var e = Exp(Vector256<float>.Zero - x, out var special);
+        if (special)
+        {
+            for (var k = 0; k < 8; k++)
+            {
+                e = e.WithElement(k, GgmlExp(0f - x[k]));
+            }
+        }
+
+        return x / (Vector256<float>.One + e);
+    }
+
+    private static Vector128<float> SiLU(Vector128<float> x)
+    {
+        var e = Exp(Vector128<float>.Zero - x, out var special);
+        if (special)
+        {
+            for (var k = 0; k < 4; k++)
+            {
+                e = e.WithElement(k, GgmlExp(0f - x[k]));
+            }
+        }
+
+        return x / (Vector128<float>.One + e);
+    }
+
+    // The vector forms of GgmlExp; special is set when a lane's 2^n is not a normal float (|n| > 126), which
+    // GgmlExp then handles lane by lane.
+    private static Vector512<float> Exp(Vector512<float> x, out bool special)
+    {
+        var z = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(Shift));
+        var n = z - Vector512.Create(Shift);
+        var b = Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Lo), Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Hi), x));
+        var u = b * b;
+        var j = Vector512.FusedMultiplyAdd(
+            Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.Create(C5), b, Vector512.Create(C4)), u, Vector512.FusedMultiplyAdd(Vector512.Create(C3), b, Vector512.Create(C2))),
+            u,
+            Vector512.FusedMultiplyAdd(Vector512.Create(C1), b, Vector512<float>.One));
+        special = Vector512.GreaterThanAny(Vector512.Abs(n), Vector512.Create(126f));
+        var scale = (Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23;
+        return j * scale.AsSingle();
+    }
+
+    private static Vector256<float> Exp(Vector256<float> x, out bool special)
+    {
+        var z = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Shift));
+        var n = z - Vector256.Create(Shift);
+        var b = Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2Lo), Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2Hi), x));
+        var u = b * b;
+        var j = Vector256.FusedMultiplyAdd(
+            Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(Vector256.Create(C5), b, Vector256.Create(C4)), u, Vector256.FusedMultiplyAdd(Vector256.Create(C3), b, Vector256.Create(C2))),
+            u,
+            Vector256.FusedMultiplyAdd(Vector256.Create(C1), b, Vector256<float>.One));
+        special = Vector256.GreaterThanAny(Vector256.Abs(n), Vector256.Create(126f));
+        var scale = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
+        return j * scale.AsSingle();
+    }
+
+    private static Vector128<float> Exp(Vector128<float> x, out bool special)
+    {
+        var z = Vector128.FusedMultiplyAdd(x, Vector128.Create(Log2E), Vector128.Create(Shift));
+        var n = z - Vector128.Create(Shift);
+        var b = Vector128.FusedMultiplyAdd(-n, Vector128.Create(Ln2Lo), Vector128.FusedMultiplyAdd(-n, Vector128.Create(Ln2Hi), x));
+        var u = b * b;
+        var j = Vector128.FusedMultiplyAdd(
+            Vector128.FusedMultiplyAdd(Vector128.FusedMultiplyAdd(Vector128.Create(C5), b, Vector128.Create(C4)), u, Vector128.FusedMultiplyAdd(Vector128.Create(C3), b, Vector128.Create(C2))),
+            u,
+            Vector128.FusedMultiplyAdd(Vector128.Create(C1), b, Vector128<float>.One));
+        special = Vector128.GreaterThanAny(Vector128.Abs(n), Vector128.Create(126f));
+        var scale = (Vector128.ConvertToInt32(n) + Vector128.Create(127)) << 23;
+        return j * scale.AsSingle();
     }
 
     /// <summary>y = a + b (residual connections).</summary>

@@ -118,7 +118,7 @@ internal static unsafe class Transformer
         Project(s, s.Normed, d, n, lw.Gate, s.Gate, lw.Up, s.Up, default, null);
         var ff = c.FeedForwardLength;
         var all = (long)n * ff;
-        Elementwise.SwiGlu(new ReadOnlySpan<float>(s.Gate, (int)all), new ReadOnlySpan<float>(s.Up, (int)all), new Span<float>(s.Gate, (int)all));
+        Elementwise.SwiGlu(new ReadOnlySpan<float>(s.Gate, (int)all), new ReadOnlySpan<float>(s.Up, (int)all), new Span<float>(s.Gate, (int)all), ff);
         MatMul.Multiply(lw.Down, s.Gate, ff, n, s.Quantized, s.Normed, d, s.Pool);
         Residual(s.X, s.Normed, n * d);
     }

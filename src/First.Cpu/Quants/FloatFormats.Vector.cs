@@ -11,32 +11,59 @@ public static unsafe partial class F32
         TensorPrimitives.Dot(new ReadOnlySpan<float>(weights, n), new ReadOnlySpan<float>(activations, n));
 }
 
-/// <summary>F16·F16 with portable vectors: halves widened to floats with integer operations (exact for finite halves).</summary>
+/// <summary>
+/// F16·F16 in the order of llama.cpp's AVX-512 build (ggml_vec_dot_f16, ggml-cpu/vec.cpp with the
+/// GGML_F32Cx16 mappings of simd-mappings.h): four accumulators of sixteen float lanes take 64 values per
+/// step with fused multiply-adds; they are added (0+2, 1+3, then 0+1) and the sixteen lanes reduced as
+/// GCC's _mm512_reduce_add_ps does; the last n mod 64 products are added one by one in double. Halves are
+/// widened with integer operations (exact for finite halves). The 16-lane accumulators are two Vector256
+/// halves, so every path computes the same bits.
+/// </summary>
 public static unsafe partial class F16
 {
-    /// <summary>Eight halves at a time into floats, multiplied and summed in float lanes.</summary>
+    /// <summary>Σ w·a in ggml's order (see the class).</summary>
     public static float DotVector(void* weights, void* activations, int n)
     {
         var w = (ushort*)weights;
         var a = (ushort*)activations;
-        var acc0 = Vector128<float>.Zero;
-        var acc1 = Vector128<float>.Zero;
-        var i = 0;
-        for (; i + 8 <= n; i += 8)
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+        var np = n & ~63;
+        for (var i = 0; i < np; i += 64)
         {
-            var hw = Vector128.Load(w + i);
-            var ha = Vector128.Load(a + i);
-            acc0 += Fp16.ToFloat(Vector128.WidenLower(hw)) * Fp16.ToFloat(Vector128.WidenLower(ha));
-            acc1 += Fp16.ToFloat(Vector128.WidenUpper(hw)) * Fp16.ToFloat(Vector128.WidenUpper(ha));
+            s0 = Vector256.FusedMultiplyAdd(Load(w + i), Load(a + i), s0);
+            s1 = Vector256.FusedMultiplyAdd(Load(w + i + 8), Load(a + i + 8), s1);
+            s2 = Vector256.FusedMultiplyAdd(Load(w + i + 16), Load(a + i + 16), s2);
+            s3 = Vector256.FusedMultiplyAdd(Load(w + i + 24), Load(a + i + 24), s3);
+            s4 = Vector256.FusedMultiplyAdd(Load(w + i + 32), Load(a + i + 32), s4);
+            s5 = Vector256.FusedMultiplyAdd(Load(w + i + 40), Load(a + i + 40), s5);
+            s6 = Vector256.FusedMultiplyAdd(Load(w + i + 48), Load(a + i + 48), s6);
+            s7 = Vector256.FusedMultiplyAdd(Load(w + i + 56), Load(a + i + 56), s7);
         }
 
-        var sum = Vector128.Sum(acc0 + acc1);
-        for (; i < n; i++)
+        // Accumulator j is (s[2j], s[2j+1]): 0 += 2, 1 += 3, 0 += 1.
+        var lo = (s0 + s4) + (s2 + s6);
+        var hi = (s1 + s5) + (s3 + s7);
+        double sum = ReduceAdd16(lo, hi);
+        for (var i = np; i < n; i++)
         {
             sum += Fp16.ToFloat(w[i]) * Fp16.ToFloat(a[i]);
         }
 
-        return sum;
+        return (float)sum;
+    }
+
+    /// <summary>Sixteen lanes (lo = 0..7, hi = 8..15) summed as GCC's _mm512_reduce_add_ps: halves, quarters, then (0 + 2) + (1 + 3).</summary>
+    internal static float ReduceAdd16(Vector256<float> lo, Vector256<float> hi)
+    {
+        var t3 = hi + lo;
+        var t6 = t3.GetUpper() + t3.GetLower();
+        return (t6.GetElement(0) + t6.GetElement(2)) + (t6.GetElement(1) + t6.GetElement(3));
+    }
+
+    private static Vector256<float> Load(ushort* h)
+    {
+        var v = Vector128.Load(h);
+        return Vector256.Create(Fp16.ToFloat(Vector128.WidenLower(v)), Fp16.ToFloat(Vector128.WidenUpper(v)));
     }
 }
 

@@ -50,18 +50,43 @@ public static unsafe partial class F16
         }
     }
 
-    /// <summary>Σ w·a over half values, products and sum in float.</summary>
+    /// <summary>
+    /// Σ w·a over half values in ggml's order (see <see cref="DotVector"/>): value i goes to lane i mod 64 by a
+    /// fused multiply-add while whole steps of 64 remain; the lanes are then summed as ggml's reduction does,
+    /// and the rest added one product at a time in double.
+    /// </summary>
     public static float DotScalar(void* weights, void* activations, int n)
     {
         var w = (ushort*)weights;
         var a = (ushort*)activations;
-        var sum = 0f;
-        for (var i = 0; i < n; i++)
+        Span<float> lanes = stackalloc float[64];
+        lanes.Clear();
+        var np = n & ~63;
+        for (var i = 0; i < np; i++)
+        {
+            lanes[i % 64] = MathF.FusedMultiplyAdd(Fp16.ToFloat(w[i]), Fp16.ToFloat(a[i]), lanes[i % 64]);
+        }
+
+        // Accumulators of 16 lanes: 0 += 2, 1 += 3, 0 += 1; then GCC's _mm512_reduce_add_ps.
+        Span<float> acc = stackalloc float[16];
+        for (var l = 0; l < 16; l++)
+        {
+            acc[l] = (lanes[l] + lanes[32 + l]) + (lanes[16 + l] + lanes[48 + l]);
+        }
+
+        Span<float> t = stackalloc float[8];
+        for (var l = 0; l < 8; l++)
+        {
+            t[l] = acc[l + 8] + acc[l];
+        }
+
+        double sum = ((t[4] + t[0]) + (t[6] + t[2])) + ((t[5] + t[1]) + (t[7] + t[3]));
+        for (var i = np; i < n; i++)
         {
             sum += Fp16.ToFloat(w[i]) * Fp16.ToFloat(a[i]);
         }
 
-        return sum;
+        return (float)sum;
     }
 }
 

@@ -4,18 +4,18 @@ namespace First.Cpu.Quants;
 public static unsafe partial class Q4_0
 {
     /// <summary>AVX2 + FMA: unsigned nibbles through vpmaddubsw/vpmaddwd (no overflow: 2·15·127 &lt; 32767).</summary>
-    public static float DotAvx2(void* weights, void* activations, int n) => Q8DotX86.Dot<Q4_0Unsigned, MaddDot>((byte*)weights, activations, n);
+    public static float DotAvx2(void* weights, void* activations, int n) => Q8DotX86.LaneDot<Q4_0Unsigned, MaddDot>((byte*)weights, activations, n);
 
     /// <summary>AVX2 + FMA, one row against four tokens.</summary>
     public static void Dot4Avx2(void* weights, void* activations, int stride, int n, float* output) =>
-        Q8DotX86.Dot4<Q4_0Unsigned, MaddDot>((byte*)weights, (byte*)activations, stride, n, output);
+        Q8DotX86.LaneDot4<Q4_0Unsigned, MaddDot>((byte*)weights, (byte*)activations, stride, n, output);
 
     /// <summary>AVX-VNNI, one row against four tokens.</summary>
     public static void Dot4AvxVnni(void* weights, void* activations, int stride, int n, float* output) =>
-        Q8DotX86.Dot4<Q4_0Unsigned, VnniDot>((byte*)weights, (byte*)activations, stride, n, output);
+        Q8DotX86.LaneDot4<Q4_0Unsigned, VnniDot>((byte*)weights, (byte*)activations, stride, n, output);
 
     /// <summary>AVX-VNNI: unsigned nibbles through vpdpbusd.</summary>
-    public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.Dot<Q4_0Unsigned, VnniDot>((byte*)weights, activations, n);
+    public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.LaneDot<Q4_0Unsigned, VnniDot>((byte*)weights, activations, n);
 
     /// <summary>AVX-VNNI, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
     public static void DotInterleavedAvxVnni(byte* group, byte* activations, int n, float* y) =>

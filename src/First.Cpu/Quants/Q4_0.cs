@@ -88,4 +88,38 @@ public static unsafe partial class Q4_0
 
         return sum;
     }
+
+    /// <summary>
+    /// Σ w·a in the order of llama.cpp's x86 builds for rows it does not repack (ggml_vec_dot_q4_0_q8_0 in
+    /// ggml-cpu/arch/x86/quants.c and tinyBLAS_Q0_AVX in llamafile/sgemm.cpp): eight float lanes, lane j taking
+    /// fma(d_w·d_a, Σ of values 4j..4j+3 of each block, lane j), then summed as hsum_float_8 does. The twin of
+    /// the x86 row kernels (<see cref="DotAvxVnni"/>, <see cref="DotAvx2"/> and their four-token forms).
+    /// </summary>
+    public static float DotLanesScalar(void* weights, void* activations, int n)
+    {
+        var w = (BlockQ4_0*)weights;
+        var q = (sbyte*)activations;
+        var d = Q8Activations.Scales(activations, n);
+        Span<float> lanes = stackalloc float[8];
+        for (var i = 0; i < n / BlockQ4_0.Elements; i++, q += 32)
+        {
+            var scale = Fp16.ToFloat(w[i].D) * d[i];
+            for (var j = 0; j < 8; j++)
+            {
+                var isum = 0;
+                for (var k = 4 * j; k < (4 * j) + 4; k++)
+                {
+                    var nibble = k < 16 ? w[i].Qs[k] & 0x0F : w[i].Qs[k - 16] >> 4;
+                    isum += (nibble - 8) * q[k];
+                }
+
+                lanes[j] = MathF.FusedMultiplyAdd(scale, isum, lanes[j]);
+            }
+        }
+
+        return SumLanes(lanes);
+    }
+
+    /// <summary>ggml's hsum_float_8 (ggml-cpu/arch/x86/quants.c): ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).</summary>
+    internal static float SumLanes(ReadOnlySpan<float> l) => ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }

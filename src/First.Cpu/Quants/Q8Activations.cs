@@ -5,7 +5,9 @@ namespace First.Cpu.Quants;
 
 /// <summary>
 /// The layout in which activations are quantized for the Q4_0, Q5_0 and Q8_0 dot products. The values
-/// are ggml's Q8_0 values (quantize_row_q8_0_ref: quants q and the half-rounded scale d), laid out for
+/// are the Q8_0 values llama.cpp's x86 builds quantize activations to (<see cref="Q8_0.QuantizeRuntime"/>:
+/// quants q and the half-rounded scale d; quantize_row_q8_0_ref differs in the last bit of the multiplier and in
+/// how halves round), laid out for
 /// the kernels rather than for a file, since activations are never stored:
 /// <code>
 /// sbyte q[n]        all quants, block after block (32-byte aligned loads)
@@ -34,11 +36,11 @@ public static unsafe class Q8Activations
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int* NegatedSums(void* row, int n) => (int*)((byte*)row + n) + (2 * (n / BlockSize));
 
-    /// <summary>Reference quantizer: ggml's Q8_0 quants and scale per block (see <see cref="Q8_0.Quantize"/>).</summary>
-    public static void Quantize(float* x, void* row, int n) => QuantizeWith(&Q8_0.Quantize, x, row, n);
+    /// <summary>Scalar quantizer: llama.cpp's run-time Q8_0 quants and scale per block (see <see cref="Q8_0.QuantizeRuntime"/>).</summary>
+    public static void Quantize(float* x, void* row, int n) => QuantizeWith(&Q8_0.QuantizeRuntime, x, row, n);
 
-    /// <summary>The same bytes as <see cref="Quantize"/>, with 128-bit vectors (for inputs without NaN).</summary>
-    public static void QuantizeVector(float* x, void* row, int n) => QuantizeWith(&Q8_0.QuantizeVector, x, row, n);
+    /// <summary>The same bytes as <see cref="Quantize"/>, with 128-bit vectors (for finite inputs).</summary>
+    public static void QuantizeVector(float* x, void* row, int n) => QuantizeWith(&Q8_0.QuantizeRuntimeVector, x, row, n);
 
     /// <summary>Quants and scale back to floats, x = d·q.</summary>
     public static void Dequantize(void* row, float* y, int n)

@@ -70,6 +70,77 @@ internal static unsafe class Q8DotX86
         return Vector256.Sum(acc) + mins;
     }
 
+    /// <summary>
+    /// Σ w·a in ggml's x86 order (ggml_vec_dot_q4_0_q8_0 and llamafile's tinyBLAS_Q0_AVX, ggml-cpu/arch/x86/quants.c
+    /// and llamafile/sgemm.cpp): per block, eight int32 lanes of four products each (values 4j..4j+3), each
+    /// lane converted to float and multiplied-added by d_w·d_a into its own float lane; at the end the lanes
+    /// are summed as hsum_float_8 does (<see cref="SumLanes"/>). The signed products go through
+    /// |w| · sign(a, w), as ggml's do (activations never hold −128, so this is exact).
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static float LaneDot<TBlock, TDot>(byte* w, void* activations, int n)
+        where TBlock : IUnsignedBlock
+        where TDot : IUnsignedDot
+    {
+        var nb = n / Q8Activations.BlockSize;
+        var aq = (sbyte*)activations;
+        var ad = Q8Activations.Scales(activations, n);
+        var table = Fp16.Table;
+        var offset = Vector256.Create((sbyte)TBlock.Offset);
+        Vector256<float> acc = default;
+        for (var b = 0; b < nb; b++, w += TBlock.Bytes, aq += 32)
+        {
+            var x = TBlock.Unsigned(w).AsSByte() - offset;
+            var p = TDot.Dot(Avx2.Abs(x), Avx2.Sign(Vector256.Load(aq), x));
+            acc = Fma.MultiplyAdd(Vector256.Create(table[*(ushort*)w] * ad[b]), Avx.ConvertToVector256Single(p), acc);
+        }
+
+        return SumLanes(acc);
+    }
+
+    /// <summary>
+    /// One weight row against four activation rows (<paramref name="stride"/> bytes apart) in the order of
+    /// <see cref="LaneDot{TBlock, TDot}"/>, each weight block unpacked once. Writes output[0..3].
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static void LaneDot4<TBlock, TDot>(byte* w, byte* activations, int stride, int n, float* output)
+        where TBlock : IUnsignedBlock
+        where TDot : IUnsignedDot
+    {
+        var nb = n / Q8Activations.BlockSize;
+        var table = Fp16.Table;
+        var offset = Vector256.Create((sbyte)TBlock.Offset);
+        sbyte* a0 = (sbyte*)activations, a1 = a0 + stride, a2 = a1 + stride, a3 = a2 + stride;
+        float* d0 = Q8Activations.Scales(a0, n), d1 = Q8Activations.Scales(a1, n), d2 = Q8Activations.Scales(a2, n), d3 = Q8Activations.Scales(a3, n);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        for (var b = 0; b < nb; b++, w += TBlock.Bytes)
+        {
+            var x = TBlock.Unsigned(w).AsSByte() - offset;
+            var ax = Avx2.Abs(x);
+            var dw = table[*(ushort*)w];
+            var q = b * 32;
+            acc0 = Fma.MultiplyAdd(Vector256.Create(dw * d0[b]), Avx.ConvertToVector256Single(TDot.Dot(ax, Avx2.Sign(Vector256.Load(a0 + q), x))), acc0);
+            acc1 = Fma.MultiplyAdd(Vector256.Create(dw * d1[b]), Avx.ConvertToVector256Single(TDot.Dot(ax, Avx2.Sign(Vector256.Load(a1 + q), x))), acc1);
+            acc2 = Fma.MultiplyAdd(Vector256.Create(dw * d2[b]), Avx.ConvertToVector256Single(TDot.Dot(ax, Avx2.Sign(Vector256.Load(a2 + q), x))), acc2);
+            acc3 = Fma.MultiplyAdd(Vector256.Create(dw * d3[b]), Avx.ConvertToVector256Single(TDot.Dot(ax, Avx2.Sign(Vector256.Load(a3 + q), x))), acc3);
+        }
+
+        output[0] = SumLanes(acc0);
+        output[1] = SumLanes(acc1);
+        output[2] = SumLanes(acc2);
+        output[3] = SumLanes(acc3);
+    }
+
+    /// <summary>ggml's hsum_float_8: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumLanes(Vector256<float> v)
+    {
+        var s = v.GetLower() + v.GetUpper();
+        return (s.GetElement(0) + s.GetElement(2)) + (s.GetElement(1) + s.GetElement(3));
+    }
+
     public static float Dot<TBlock, TDot>(byte* w, void* activations, int n)
         where TBlock : IUnsignedBlock
         where TDot : IUnsignedDot

@@ -343,7 +343,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         MatMul.Multiply(lw.Gate, tape.Normed2, d, n, Quantized, tape.GateValues, ff, _pool);
         MatMul.Multiply(lw.Up, tape.Normed2, d, n, Quantized, tape.UpValues, ff, _pool);
         var all = n * ff;
-        Elementwise.SwiGlu(new ReadOnlySpan<float>(tape.GateValues, all), new ReadOnlySpan<float>(tape.UpValues, all), new Span<float>(Ffn, all));
+        Elementwise.SwiGlu(new ReadOnlySpan<float>(tape.GateValues, all), new ReadOnlySpan<float>(tape.UpValues, all), new Span<float>(Ffn, all), Config.FeedForwardLength);
 
         // delta = attention output + FFN output = Layer(x) − x; x ← x + gate · delta.
         var delta = tape.Delta;

@@ -1,0 +1,139 @@
+using First.Cpu.Kernels;
+using First.Cpu.Quants;
+using First.Gguf;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace First.Cpu.Tests;
+
+/// <summary>
+/// Kernels that sum in llama.cpp's own order give its floats bit for bit, so generation on llama.cpp's files
+/// follows llama.cpp token for token instead of drifting at near ties. Each is compared with a scalar twin
+/// that spells the order out, on real quantized rows of every length; the model-level evidence is
+/// <see cref="ModelParityTests"/> (Q4_0 logits within a few ulp) and <see cref="GoldenOutputTests"/>.
+/// </summary>
+public sealed unsafe class GgmlOrderTests
+{
+    public static TheoryData<string> Q4_0RowKernels() =>
+        [.. KernelRegistry.AllDots.Where(k => k.Type == GgmlType.Q4_0 && k.Path is KernelPath.AvxVnni or KernelPath.Avx2).Select(k => k.Name)];
+
+    [Theory]
+    [MemberData(nameof(Q4_0RowKernels))]
+    public void Q4_0_row_kernels_on_x86_sum_in_ggml_lane_order_bit_for_bit(string name)
+    {
+        var kernel = KernelRegistry.AllDots.Single(k => k.Name == name);
+        if (!kernel.IsSupported)
+        {
+            Assert.Skip($"{name}: this host cannot run the {kernel.Path} path (it offers {KernelRegistry.Describe()})");
+        }
+
+        var format = QuantFormats.Get(GgmlType.Q4_0);
+        for (var blocks = 1; blocks <= 20; blocks++)
+        {
+            var count = blocks;
+            Prop.ForAll(Arb.From(Generators.RealisticRow(32, count).Two()), pair =>
+            {
+                var (wf, af) = pair;
+                var n = wf.Length;
+                var w = new byte[format.RowBytes(n)];
+                var stride = ActivationFormat.Q8.Bytes(n);
+                var a = new byte[4 * stride];
+                var four = new float[4];
+                fixed (float* pw = wf)
+                fixed (float* pa = af)
+                fixed (byte* qw = w)
+                fixed (byte* qa = a)
+                fixed (float* y = four)
+                {
+                    format.Quantize(pw, qw, n);
+                    for (var t = 0; t < 4; t++)
+                    {
+                        // Four different tokens: the row's activations scaled by t + 1 and rotated by t values.
+                        var at = af.Select((_, i) => af[(i + t) % n] * (t + 1)).ToArray();
+                        fixed (float* pat = at)
+                        {
+                            ActivationFormat.Q8.Quantize(pat, qa + (t * stride), n);
+                        }
+                    }
+
+                    var expected = Q4_0.DotLanesScalar(qw, qa, n);
+                    var actual = kernel.Dot(qw, qa, n);
+                    Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"{name}, {count} blocks: twin {expected:R}, kernel {actual:R}");
+                    kernel.Dot4(qw, qa, stride, n, y);
+                    for (var t = 0; t < 4; t++)
+                    {
+                        var one = Q4_0.DotLanesScalar(qw, qa + (t * stride), n);
+                        Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(four[t]), $"{name} four tokens, {count} blocks, token {t}: twin {one:R}, kernel {four[t]:R}");
+                    }
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(10));
+        }
+    }
+
+    [Fact]
+    public void F16_vector_dot_sums_in_ggml_order_bit_for_bit_for_every_length()
+    {
+        // 0..300 values: no whole step of 64, several, and every remainder.
+        for (var n = 0; n <= 300; n++)
+        {
+            var len = n;
+            Prop.ForAll(Arb.From(Generators.RealisticRow(1, Math.Max(len, 1)).Two()), pair =>
+            {
+                var (wf, af) = pair;
+                var w = new byte[2 * len];
+                var a = new byte[2 * len];
+                fixed (float* pw = wf)
+                fixed (float* pa = af)
+                fixed (byte* hw = w)
+                fixed (byte* ha = a)
+                {
+                    F16.Quantize(pw, hw, len);
+                    F16.Quantize(pa, ha, len);
+                    var expected = F16.DotScalar(hw, ha, len);
+                    var actual = F16.DotVector(hw, ha, len);
+                    Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"n = {len}: twin {expected:R}, vector {actual:R}");
+                }
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(3));
+        }
+    }
+
+    [Fact]
+    public void Q4_0_lane_order_twin_is_the_exact_dot_product_when_the_arithmetic_is_exact()
+    {
+        // Largest values −8 and 127 in every block make both scales 1, so every value is a small integer and every order gives
+        // the exact sum: the twin's lanes must add up to it (a wrong nibble or lane mapping would not).
+        var r = new Random(11);
+        for (var blocks = 1; blocks <= 8; blocks++)
+        {
+            var n = 32 * blocks;
+            var wf = Enumerable.Range(0, n).Select(_ => (float)r.Next(-8, 8)).ToArray();
+            var af = Enumerable.Range(0, n).Select(_ => (float)r.Next(-127, 128)).ToArray();
+            for (var b = 0; b < blocks; b++)
+            {
+                wf[32 * b] = -8;
+                af[32 * b] = 127;
+            }
+            var w = new byte[QuantFormats.Get(GgmlType.Q4_0).RowBytes(n)];
+            var a = new byte[ActivationFormat.Q8.Bytes(n)];
+            fixed (float* pw = wf)
+            fixed (float* pa = af)
+            fixed (byte* qw = w)
+            fixed (byte* qa = a)
+            {
+                Q4_0.Quantize(pw, qw, n);
+                ActivationFormat.Q8.Quantize(pa, qa, n);
+                var back = new float[n];
+                var backA = new float[n];
+                fixed (float* pb = back)
+                fixed (float* pba = backA)
+                {
+                    Q4_0.Dequantize(qw, pb, n);
+                    ActivationFormat.Q8.Dequantize(qa, pba, n);
+                }
+
+                var exact = back.Zip(backA, (x, y) => (double)x * y).Sum();
+                Assert.Equal(exact, (double)Q4_0.DotLanesScalar(qw, qa, n));
+            }
+        }
+    }
+}
