@@ -7,7 +7,8 @@ using FsCheck.Fluent;
 namespace First.Cpu.Tests;
 
 /// <summary>
-/// Our logits against llama.cpp's own (libllama through its C API) on the same files. Where our kernels sum in
+/// Our logits against llama.cpp's own (libllama through its C API, as built for this CPU; see
+/// <see cref="ReferenceLlama"/>) on the same files. Where our kernels sum in
 /// llama.cpp's order (x86 with AVX2: Q4_0 rows by <c>Q8DotX86.LaneDot</c> or the interleaved kernels, F16 by
 /// <c>F16.DotVector</c>, RoPE, SwiGLU and attention as ggml computes them) the Q4_0 file's logits agree to a few
 /// ulp: only the Q8_0 output projection, interleaved for speed, sums in another order. Elsewhere, and for
@@ -44,8 +45,6 @@ public sealed class ModelParityTests(ITestOutputHelper output)
     [MemberData(nameof(Models))]
     public void Logits_of_random_token_sequences_match_llama_cpp(string name, float budget)
     {
-        // Not yet a few ulp for every sequence: a rare difference remains (see the note in Models).
-        budget = Math.Max(budget, 0.5f);
         ReferenceLlama.RequireAvailable();
         var path = TestPaths.Model(name);
         using var model = LanguageModel.Open(path);

@@ -202,13 +202,32 @@ internal static unsafe class ReferenceLlama
         return s_api.Value!;
     }
 
+    /// <summary>
+    /// The libraries of the command-line tools (bin/, llama.cpp built from source for this CPU, the build whose
+    /// llama-completion wrote the golden outputs) when they are there, else the prebuilt ones (lib/). The two
+    /// differ in the last bits: the prebuilt Zen 4 variant of libggml-cpu sums flash attention in another order
+    /// than the source compiled here, and our kernels follow the latter.
+    /// </summary>
     private static Api? Load()
     {
-        var dir = Path.Combine(TestPaths.ReferenceDir, "lib");
-        var path = Path.Combine(dir, "libllama.so");
-        if (!ReferenceLibrary.CanRun || !File.Exists(path))
+        if (!ReferenceLibrary.CanRun)
         {
             return null;
+        }
+
+        var built = Path.Combine(TestPaths.ReferenceDir, "bin");
+        var dir = File.Exists(Path.Combine(built, "libllama.so")) && File.Exists(Path.Combine(built, "libggml-cpu.so")) ? built : Path.Combine(TestPaths.ReferenceDir, "lib");
+        var path = Path.Combine(dir, "libllama.so");
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        // Dependencies first, by path: the built libraries' run paths point into a deleted build folder.
+        NativeLibrary.Load(Path.Combine(dir, "libggml-base.so"));
+        if (dir == built)
+        {
+            NativeLibrary.Load(Path.Combine(dir, "libggml-cpu.so"));
         }
 
         var ggml = NativeLibrary.Load(Path.Combine(dir, "libggml.so"));
