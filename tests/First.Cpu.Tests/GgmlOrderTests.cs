@@ -14,12 +14,22 @@ namespace First.Cpu.Tests;
 /// </summary>
 public sealed unsafe class GgmlOrderTests
 {
-    public static TheoryData<string> Q4_0RowKernels() =>
-        [.. KernelRegistry.AllDots.Where(k => k.Type == GgmlType.Q4_0 && k.Path is KernelPath.AvxVnni or KernelPath.Avx2).Select(k => k.Name)];
+    /// <summary>The x86 row kernels that sum in ggml's eight-lane order, with their twins.</summary>
+    private static readonly Dictionary<string, GgmlType> s_laneKernels = new()
+    {
+        ["Q4_0.DotAvxVnni"] = GgmlType.Q4_0,
+        ["Q4_0.DotAvx2"] = GgmlType.Q4_0,
+        ["Q8_0.DotAvxVnni"] = GgmlType.Q8_0,
+    };
+
+    private static float Twin(GgmlType type, byte* w, byte* a, int n) =>
+        type == GgmlType.Q4_0 ? Q4_0.DotLanesScalar(w, a, n) : Q8_0.DotLanesScalar(w, a, n);
+
+    public static TheoryData<string> LaneKernels() => [.. s_laneKernels.Keys];
 
     [Theory]
-    [MemberData(nameof(Q4_0RowKernels))]
-    public void Q4_0_row_kernels_on_x86_sum_in_ggml_lane_order_bit_for_bit(string name)
+    [MemberData(nameof(LaneKernels))]
+    public void Row_kernels_on_x86_sum_in_ggml_lane_order_bit_for_bit(string name)
     {
         var kernel = KernelRegistry.AllDots.Single(k => k.Name == name);
         if (!kernel.IsSupported)
@@ -27,7 +37,8 @@ public sealed unsafe class GgmlOrderTests
             Assert.Skip($"{name}: this host cannot run the {kernel.Path} path (it offers {KernelRegistry.Describe()})");
         }
 
-        var format = QuantFormats.Get(GgmlType.Q4_0);
+        var type = s_laneKernels[name];
+        var format = QuantFormats.Get(type);
         for (var blocks = 1; blocks <= 20; blocks++)
         {
             var count = blocks;
@@ -56,13 +67,13 @@ public sealed unsafe class GgmlOrderTests
                         }
                     }
 
-                    var expected = Q4_0.DotLanesScalar(qw, qa, n);
+                    var expected = Twin(type, qw, qa, n);
                     var actual = kernel.Dot(qw, qa, n);
                     Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"{name}, {count} blocks: twin {expected:R}, kernel {actual:R}");
                     kernel.Dot4(qw, qa, stride, n, y);
                     for (var t = 0; t < 4; t++)
                     {
-                        var one = Q4_0.DotLanesScalar(qw, qa + (t * stride), n);
+                        var one = Twin(type, qw, qa + (t * stride), n);
                         Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(four[t]), $"{name} four tokens, {count} blocks, token {t}: twin {one:R}, kernel {four[t]:R}");
                     }
                 }

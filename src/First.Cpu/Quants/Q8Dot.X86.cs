@@ -15,6 +15,9 @@ internal unsafe interface IUnsignedBlock
 
     /// <summary>The 32 unsigned bytes of a block.</summary>
     static abstract Vector256<byte> Unsigned(byte* block);
+
+    /// <summary>The 32 quants of a block as signed bytes, u − Offset (what ggml's x86 kernels multiply).</summary>
+    static abstract Vector256<sbyte> Signed(byte* block);
 }
 
 /// <summary>Σ u·s in eight int32 lanes for unsigned u and signed s bytes.</summary>
@@ -87,11 +90,10 @@ internal static unsafe class Q8DotX86
         var aq = (sbyte*)activations;
         var ad = Q8Activations.Scales(activations, n);
         var table = Fp16.Table;
-        var offset = Vector256.Create((sbyte)TBlock.Offset);
         Vector256<float> acc = default;
         for (var b = 0; b < nb; b++, w += TBlock.Bytes, aq += 32)
         {
-            var x = TBlock.Unsigned(w).AsSByte() - offset;
+            var x = TBlock.Signed(w);
             var p = TDot.Dot(Avx2.Abs(x), Avx2.Sign(Vector256.Load(aq), x));
             acc = Fma.MultiplyAdd(Vector256.Create(table[*(ushort*)w] * ad[b]), Avx.ConvertToVector256Single(p), acc);
         }
@@ -111,13 +113,12 @@ internal static unsafe class Q8DotX86
     {
         var nb = n / Q8Activations.BlockSize;
         var table = Fp16.Table;
-        var offset = Vector256.Create((sbyte)TBlock.Offset);
         sbyte* a0 = (sbyte*)activations, a1 = a0 + stride, a2 = a1 + stride, a3 = a2 + stride;
         float* d0 = Q8Activations.Scales(a0, n), d1 = Q8Activations.Scales(a1, n), d2 = Q8Activations.Scales(a2, n), d3 = Q8Activations.Scales(a3, n);
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (var b = 0; b < nb; b++, w += TBlock.Bytes)
         {
-            var x = TBlock.Unsigned(w).AsSByte() - offset;
+            var x = TBlock.Signed(w);
             var ax = Avx2.Abs(x);
             var dw = table[*(ushort*)w];
             var q = b * 32;
@@ -288,6 +289,9 @@ internal readonly unsafe struct Q4_0Unsigned : IUnsignedBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Nibbles(block + 2);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Signed(byte* block) => Nibbles(block + 2).AsSByte() - Vector256.Create((sbyte)8);
+
     /// <summary>Sixteen bytes of nibbles as 32 bytes: the low nibbles (values 0..15), then the high ones (16..31).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Nibbles(byte* qs)
@@ -310,6 +314,9 @@ internal readonly unsafe struct Q5_0Unsigned : IUnsignedBlock
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 6) | FifthBits.Spread(block + 2);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Signed(byte* block) => Unsigned(block).AsSByte() - Vector256.Create((sbyte)16);
 }
 
 /// <summary>Q4_1 levels 0..15 (block_q4_1: d, m, then the nibbles as Q4_0's); the mins come through the activations' sums.</summary>
@@ -321,6 +328,9 @@ internal readonly unsafe struct Q4_1Unsigned : IUnsignedBlock
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 4);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Signed(byte* block) => Unsigned(block).AsSByte();
 }
 
 /// <summary>Q5_1 levels 0..31 (block_q5_1: d, m, qh as Q5_0's, the nibbles).</summary>
@@ -332,6 +342,9 @@ internal readonly unsafe struct Q5_1Unsigned : IUnsignedBlock
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 8) | FifthBits.Spread(block + 4);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Signed(byte* block) => Unsigned(block).AsSByte();
 }
 
 /// <summary>The fifth bits of Q5_0 and Q5_1: bit j of the 32-bit qh becomes 0x10 in byte j.</summary>
@@ -361,4 +374,7 @@ internal readonly unsafe struct Q8_0Unsigned : IUnsignedBlock
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Avx.LoadVector256(block + 2) ^ Vector256.Create((byte)0x80);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Signed(byte* block) => Avx.LoadVector256((sbyte*)(block + 2));
 }

@@ -31,12 +31,12 @@ public static unsafe partial class Q8_0
     public static void Dot4PairInterleavedAvx2(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4Pair<Q8_0x8Signed, SignAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
 
-    /// <summary>AVX-VNNI: quants read unsigned (sign bit flipped, +128) through vpdpbusd; 128·d_w·s_a taken back per group.</summary>
-    public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.Dot<Q8_0Unsigned, VnniDot>((byte*)weights, activations, n);
+    /// <summary>AVX-VNNI, in ggml's eight-lane order (<see cref="Q8DotX86.LaneDot{TBlock, TDot}"/>; twin <see cref="DotLanesScalar"/>).</summary>
+    public static float DotAvxVnni(void* weights, void* activations, int n) => Q8DotX86.LaneDot<Q8_0Unsigned, VnniDot>((byte*)weights, activations, n);
 
-    /// <summary>AVX-VNNI, one row against four tokens.</summary>
+    /// <summary>AVX-VNNI, one row against four tokens, in ggml's eight-lane order.</summary>
     public static void Dot4AvxVnni(void* weights, void* activations, int stride, int n, float* output) =>
-        Q8DotX86.Dot4<Q8_0Unsigned, VnniDot>((byte*)weights, (byte*)activations, stride, n, output);
+        Q8DotX86.LaneDot4<Q8_0Unsigned, VnniDot>((byte*)weights, (byte*)activations, stride, n, output);
 
     /// <summary>
     /// AVX2 + FMA: |w| · sign(a, w) through vpmaddubsw/vpmaddwd (unsigned +128 would saturate vpmaddubsw).
