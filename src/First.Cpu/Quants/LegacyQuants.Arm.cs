@@ -19,12 +19,11 @@ internal static unsafe class LegacyQuantsArm
     {
         var a = (sbyte*)activations;
         var ad = Q8Activations.Scales(activations, n);
-        var sixteen = Vector128.Create((sbyte)16);
         Vector128<float> acc = default;
         for (var i = 0; i < n / BlockQ5_0.Elements; i++, w += BlockQ5_0.Size, a += 32)
         {
-            var (low, high) = Levels(w + 6, w + 2);
-            var sum = TDot.Dot(low.AsSByte() - sixteen, high.AsSByte() - sixteen, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
+            var (low, high) = Q5_0Arm.Signed(w);
+            var sum = TDot.Dot(low, high, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
             acc = AdvSimd.FusedMultiplyAdd(acc, AdvSimd.ConvertToSingle(sum), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
         }
 
@@ -37,26 +36,59 @@ internal static unsafe class LegacyQuantsArm
         where TDot : ISignedDotArm
     {
         var a = (BlockQ8_1*)activations;
-        var mask = Vector128.Create((byte)0x0F);
         var sum = 0f;
         for (var i = 0; i < n / BlockQ8_1.Elements; i++, w += blockBytes, a++)
         {
-            Vector128<byte> low, high;
-            if (hasFifthBit)
-            {
-                (low, high) = Levels(w + 8, w + 4);
-            }
-            else
-            {
-                var q = AdvSimd.LoadVector128(w + 4);
-                (low, high) = (q & mask, AdvSimd.ShiftRightLogical(q, 4));
-            }
-
-            var isum = Vector128.Sum(TDot.Dot(low.AsSByte(), high.AsSByte(), AdvSimd.LoadVector128(a->Qs), AdvSimd.LoadVector128(a->Qs + 16)));
-            sum += (isum * (Fp16.ToFloat(*(ushort*)w) * Fp16.ToFloat(a->D))) + (Fp16.ToFloat(*(ushort*)(w + 2)) * Fp16.ToFloat(a->S));
+            var (low, high) = MinLevels(w, hasFifthBit);
+            sum += MinBlock<TDot>(w, low, high, a);
         }
 
         return sum;
+    }
+
+    /// <summary><see cref="DotMin{TDot}"/> for four tokens (<paramref name="stride"/> bytes apart), each block's levels unpacked once; the same results.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static void DotMin4<TDot>(byte* w, int blockBytes, bool hasFifthBit, byte* activations, int stride, int n, float* output)
+        where TDot : ISignedDotArm
+    {
+        BlockQ8_1* a0 = (BlockQ8_1*)activations, a1 = (BlockQ8_1*)(activations + stride), a2 = (BlockQ8_1*)(activations + (2 * stride)), a3 = (BlockQ8_1*)(activations + (3 * stride));
+        float sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;
+        for (var i = 0; i < n / BlockQ8_1.Elements; i++, w += blockBytes)
+        {
+            var (low, high) = MinLevels(w, hasFifthBit);
+            sum0 += MinBlock<TDot>(w, low, high, a0 + i);
+            sum1 += MinBlock<TDot>(w, low, high, a1 + i);
+            sum2 += MinBlock<TDot>(w, low, high, a2 + i);
+            sum3 += MinBlock<TDot>(w, low, high, a3 + i);
+        }
+
+        output[0] = sum0;
+        output[1] = sum1;
+        output[2] = sum2;
+        output[3] = sum3;
+    }
+
+    /// <summary>The levels 0..31 of a Q4_1 or Q5_1 block (d, m, [qh,] nibbles).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<sbyte> Low, Vector128<sbyte> High) MinLevels(byte* w, bool hasFifthBit)
+    {
+        if (hasFifthBit)
+        {
+            var (l, h) = Levels(w + 8, w + 4);
+            return (l.AsSByte(), h.AsSByte());
+        }
+
+        var q = AdvSimd.LoadVector128(w + 4);
+        return ((q & Vector128.Create((byte)0x0F)).AsSByte(), AdvSimd.ShiftRightLogical(q, 4).AsSByte());
+    }
+
+    /// <summary>One block's isum·(d·d_a) + m·s against one token's block <paramref name="a"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float MinBlock<TDot>(byte* w, Vector128<sbyte> low, Vector128<sbyte> high, BlockQ8_1* a)
+        where TDot : ISignedDotArm
+    {
+        var isum = Vector128.Sum(TDot.Dot(low, high, AdvSimd.LoadVector128(a->Qs), AdvSimd.LoadVector128(a->Qs + 16)));
+        return (isum * (Fp16.ToFloat(*(ushort*)w) * Fp16.ToFloat(a->D))) + (Fp16.ToFloat(*(ushort*)(w + 2)) * Fp16.ToFloat(a->S));
     }
 
     /// <summary>
@@ -64,7 +96,7 @@ internal static unsafe class LegacyQuantsArm
     /// bit j of the 32-bit <paramref name="qh"/> as 0x10 of value j (ggml-common.h block_q5_0 / block_q5_1).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<byte> Low, Vector128<byte> High) Levels(byte* qs, byte* qh)
+    internal static (Vector128<byte> Low, Vector128<byte> High) Levels(byte* qs, byte* qh)
     {
         var q = AdvSimd.LoadVector128(qs);
         var bits = Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(qh)).AsByte();
@@ -74,5 +106,19 @@ internal static unsafe class LegacyQuantsArm
         var lowBits = AdvSimd.CompareTest(AdvSimd.Arm64.VectorTableLookup(bits, Vector128.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit) & sixteen;
         var highBits = AdvSimd.CompareTest(AdvSimd.Arm64.VectorTableLookup(bits, Vector128.Create((byte)2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit) & sixteen;
         return ((q & Vector128.Create((byte)0x0F)) | lowBits, AdvSimd.ShiftRightLogical(q, 4) | highBits);
+    }
+}
+
+/// <summary>Q5_0's five-bit levels less 16 (<see cref="LegacyQuantsArm.Levels"/>).</summary>
+internal readonly unsafe struct Q5_0Arm : IArmSignedBlock
+{
+    public static int Bytes => BlockQ5_0.Size;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector128<sbyte> Low, Vector128<sbyte> High) Signed(byte* block)
+    {
+        var (low, high) = LegacyQuantsArm.Levels(block + 6, block + 2);
+        var sixteen = Vector128.Create((sbyte)16);
+        return (low.AsSByte() - sixteen, high.AsSByte() - sixteen);
     }
 }

@@ -13,6 +13,14 @@ public static unsafe partial class Q4_0
     /// <summary>NEON with sdot.</summary>
     public static float DotAdvSimdDp(void* weights, void* activations, int n) => DotArm<SdotDot>((byte*)weights, activations, n);
 
+    /// <summary>NEON, one row against four tokens (<paramref name="stride"/> bytes apart).</summary>
+    public static void Dot4AdvSimd(void* weights, void* activations, int stride, int n, float* output) =>
+        Q8DotArm.Dot4<Q4_0Arm, NeonDot>((byte*)weights, (byte*)activations, stride, n, output);
+
+    /// <summary>NEON with sdot, one row against four tokens.</summary>
+    public static void Dot4AdvSimdDp(void* weights, void* activations, int stride, int n, float* output) =>
+        Q8DotArm.Dot4<Q4_0Arm, SdotDot>((byte*)weights, (byte*)activations, stride, n, output);
+
     /// <summary>NEON with sdot, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
     public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
         Interleaved8.DotArm<Q4_0x8Arm>(group, activations, n, y);
@@ -48,10 +56,7 @@ public static unsafe partial class Q4_0
     private static Vector128<int> Block<TDot>(byte* w, sbyte* a)
         where TDot : ISignedDotArm
     {
-        var q = AdvSimd.LoadVector128(w + 2);
-        var eight = Vector128.Create((sbyte)8);
-        var low = (q & Vector128.Create((byte)0x0F)).AsSByte() - eight;
-        var high = AdvSimd.ShiftRightLogical(q, 4).AsSByte() - eight;
+        var (low, high) = Q4_0Arm.Signed(w);
         return TDot.Dot(low, high, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
     }
 }

@@ -8,4 +8,12 @@ public static unsafe partial class Q5_0
 
     /// <summary>NEON with sdot (Cortex-A76, Raspberry Pi 5).</summary>
     public static float DotAdvSimdDp(void* weights, void* activations, int n) => LegacyQuantsArm.DotQ5_0<SdotDot>((byte*)weights, activations, n);
+
+    /// <summary>NEON, one row against four tokens (<paramref name="stride"/> bytes apart).</summary>
+    public static void Dot4AdvSimd(void* weights, void* activations, int stride, int n, float* output) =>
+        Q8DotArm.Dot4<Q5_0Arm, NeonDot>((byte*)weights, (byte*)activations, stride, n, output);
+
+    /// <summary>NEON with sdot, one row against four tokens.</summary>
+    public static void Dot4AdvSimdDp(void* weights, void* activations, int stride, int n, float* output) =>
+        Q8DotArm.Dot4<Q5_0Arm, SdotDot>((byte*)weights, (byte*)activations, stride, n, output);
 }

@@ -74,6 +74,40 @@ internal static unsafe class Q8DotX86
     }
 
     /// <summary>
+    /// <see cref="DotMin{TBlock, TDot}"/> for four tokens (<paramref name="stride"/> bytes apart), each block's levels
+    /// unpacked once: per token the same operations in the same order, so the same results. Writes output[0..3].
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static void DotMin4<TBlock, TDot>(byte* w, byte* activations, int stride, int n, float* output)
+        where TBlock : IUnsignedBlock
+        where TDot : IUnsignedDot
+    {
+        BlockQ8_1* a0 = (BlockQ8_1*)activations, a1 = (BlockQ8_1*)(activations + stride), a2 = (BlockQ8_1*)(activations + (2 * stride)), a3 = (BlockQ8_1*)(activations + (3 * stride));
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        float mins0 = 0, mins1 = 0, mins2 = 0, mins3 = 0;
+        for (var i = 0; i < n / BlockQ8_1.Elements; i++, w += TBlock.Bytes)
+        {
+            var u = TBlock.Unsigned(w);
+            var d = Fp16.ToFloat(*(ushort*)w);
+            var m = Fp16.ToFloat(*(ushort*)(w + 2));
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Avx.LoadVector256(a0[i].Qs))), Vector256.Create(d * Fp16.ToFloat(a0[i].D)), acc0);
+            mins0 += m * Fp16.ToFloat(a0[i].S);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Avx.LoadVector256(a1[i].Qs))), Vector256.Create(d * Fp16.ToFloat(a1[i].D)), acc1);
+            mins1 += m * Fp16.ToFloat(a1[i].S);
+            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Avx.LoadVector256(a2[i].Qs))), Vector256.Create(d * Fp16.ToFloat(a2[i].D)), acc2);
+            mins2 += m * Fp16.ToFloat(a2[i].S);
+            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Avx.LoadVector256(a3[i].Qs))), Vector256.Create(d * Fp16.ToFloat(a3[i].D)), acc3);
+            mins3 += m * Fp16.ToFloat(a3[i].S);
+        }
+
+        output[0] = Vector256.Sum(acc0) + mins0;
+        output[1] = Vector256.Sum(acc1) + mins1;
+        output[2] = Vector256.Sum(acc2) + mins2;
+        output[3] = Vector256.Sum(acc3) + mins3;
+    }
+
+    /// <summary>
     /// Σ w·a in ggml's x86 order (ggml_vec_dot_q4_0_q8_0 and llamafile's tinyBLAS_Q0_AVX, ggml-cpu/arch/x86/quants.c
     /// and llamafile/sgemm.cpp): per block, eight int32 lanes of four products each (values 4j..4j+3), each
     /// lane converted to float and multiplied-added by d_w·d_a into its own float lane; at the end the lanes

@@ -13,6 +13,14 @@ public static unsafe partial class Q8_0
     /// <summary>NEON with the dot-product extension: two sdot per block.</summary>
     public static float DotAdvSimdDp(void* weights, void* activations, int n) => DotArm<SdotDot>((byte*)weights, activations, n);
 
+    /// <summary>NEON, one row against four tokens (<paramref name="stride"/> bytes apart).</summary>
+    public static void Dot4AdvSimd(void* weights, void* activations, int stride, int n, float* output) =>
+        Q8DotArm.Dot4<Q8_0Arm, NeonDot>((byte*)weights, (byte*)activations, stride, n, output);
+
+    /// <summary>NEON with sdot, one row against four tokens.</summary>
+    public static void Dot4AdvSimdDp(void* weights, void* activations, int stride, int n, float* output) =>
+        Q8DotArm.Dot4<Q8_0Arm, SdotDot>((byte*)weights, (byte*)activations, stride, n, output);
+
     /// <summary>NEON with sdot, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
     public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
         Interleaved8.DotArm<Q8_0x8Arm>(group, activations, n, y);
@@ -46,8 +54,82 @@ public static unsafe partial class Q8_0
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<int> Block<TDot>(byte* w, sbyte* a)
-        where TDot : ISignedDotArm =>
-        TDot.Dot(AdvSimd.LoadVector128((sbyte*)(w + 2)), AdvSimd.LoadVector128((sbyte*)(w + 18)), AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
+        where TDot : ISignedDotArm
+    {
+        var (low, high) = Q8_0Arm.Signed(w);
+        return TDot.Dot(low, high, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
+    }
+}
+
+/// <summary>A weight block whose 32 quants an arm64 kernel reads as two vectors of signed bytes (values 0..15, 16..31).</summary>
+internal unsafe interface IArmSignedBlock
+{
+    /// <summary>Bytes per block.</summary>
+    static abstract int Bytes { get; }
+
+    /// <summary>The quants of values 0..15 and 16..31.</summary>
+    static abstract (Vector128<sbyte> Low, Vector128<sbyte> High) Signed(byte* block);
+}
+
+/// <summary>Q8_0's quants as stored.</summary>
+internal readonly unsafe struct Q8_0Arm : IArmSignedBlock
+{
+    public static int Bytes => BlockQ8_0.Size;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector128<sbyte> Low, Vector128<sbyte> High) Signed(byte* block) =>
+        (AdvSimd.LoadVector128((sbyte*)(block + 2)), AdvSimd.LoadVector128((sbyte*)(block + 18)));
+}
+
+/// <summary>Q4_0's nibbles less 8: low nibbles are values 0..15, high ones 16..31.</summary>
+internal readonly unsafe struct Q4_0Arm : IArmSignedBlock
+{
+    public static int Bytes => BlockQ4_0.Size;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector128<sbyte> Low, Vector128<sbyte> High) Signed(byte* block)
+    {
+        var q = AdvSimd.LoadVector128(block + 2);
+        var eight = Vector128.Create((sbyte)8);
+        return ((q & Vector128.Create((byte)0x0F)).AsSByte() - eight, AdvSimd.ShiftRightLogical(q, 4).AsSByte() - eight);
+    }
+}
+
+/// <summary>The arm64 driver of one weight row against four tokens of <see cref="Q8Activations"/>.</summary>
+internal static unsafe class Q8DotArm
+{
+    /// <summary>
+    /// output[t] = row · x_t for four tokens <paramref name="stride"/> bytes apart: each block's quants are
+    /// loaded and unpacked once for the four; per token, one integer dot product, a conversion and a
+    /// multiply-add by d_w·d_t.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static void Dot4<TBlock, TDot>(byte* w, byte* activations, int stride, int n, float* output)
+        where TBlock : IArmSignedBlock
+        where TDot : ISignedDotArm
+    {
+        var nb = n / Q8Activations.BlockSize;
+        sbyte* a0 = (sbyte*)activations, a1 = a0 + stride, a2 = a1 + stride, a3 = a2 + stride;
+        float* d0 = Q8Activations.Scales(a0, n), d1 = Q8Activations.Scales(a1, n), d2 = Q8Activations.Scales(a2, n), d3 = Q8Activations.Scales(a3, n);
+        var table = Fp16.Table;
+        Vector128<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        for (var b = 0; b < nb; b++, w += TBlock.Bytes)
+        {
+            var (x0, x1) = TBlock.Signed(w);
+            var dw = table[*(ushort*)w];
+            var q = b * 32;
+            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(TDot.Dot(x0, x1, AdvSimd.LoadVector128(a0 + q), AdvSimd.LoadVector128(a0 + q + 16))), Vector128.Create(dw * d0[b]));
+            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(TDot.Dot(x0, x1, AdvSimd.LoadVector128(a1 + q), AdvSimd.LoadVector128(a1 + q + 16))), Vector128.Create(dw * d1[b]));
+            acc2 = AdvSimd.FusedMultiplyAdd(acc2, AdvSimd.ConvertToSingle(TDot.Dot(x0, x1, AdvSimd.LoadVector128(a2 + q), AdvSimd.LoadVector128(a2 + q + 16))), Vector128.Create(dw * d2[b]));
+            acc3 = AdvSimd.FusedMultiplyAdd(acc3, AdvSimd.ConvertToSingle(TDot.Dot(x0, x1, AdvSimd.LoadVector128(a3 + q), AdvSimd.LoadVector128(a3 + q + 16))), Vector128.Create(dw * d3[b]));
+        }
+
+        output[0] = Vector128.Sum(acc0);
+        output[1] = Vector128.Sum(acc1);
+        output[2] = Vector128.Sum(acc2);
+        output[3] = Vector128.Sum(acc3);
+    }
 }
 
 /// <summary>Four int32 lanes summing to x0·y0 + x1·y1 over 32 signed bytes.</summary>
