@@ -59,8 +59,12 @@ armtests=$root/artifacts/arm64-tests/First.Cpu.Tests
 if dotnet publish tests/First.Cpu.Tests -c Release -r linux-arm64 --self-contained -p:InvariantGlobalization=true \
     -o "$armtests" --nologo -v quiet > artifacts/logs/publish-arm64-tests.log 2>&1; then
   cp "${XDG_CACHE_HOME:-$HOME/.cache}"/first-arm64-libssl/lib*.so.3 "$armtests/"
-  # One qemu process per test class: all classes in one process were seen to crash qemu-user (SIGSEGV)
-  # or to corrupt xunit's theory data after the thread-heavy pool tests, while each class alone passes.
+  # W^X off: .NET writes JIT code through a second, writable mapping of the executable pages, and
+  # qemu-user does not see writes through that alias, so it may run a stale translation of recompiled
+  # code: "Illegal instruction" a theory after the four-token K-quant tests, reproducibly, and passes
+  # with DOTNET_EnableWriteXorExecute=0 (the runtime then writes code in place). This is most likely also
+  # why all classes in one process were seen to crash qemu-user (SIGSEGV) or to corrupt xunit's theory
+  # data; one qemu process per test class stays as a second guard.
   # Tokenizer, chat-template, parity and perplexity tests are left out: they test managed code that has no
   # ISA path (or need llama.cpp's x64 reference), and the BPE vocabularies (128k-151k tokens, 280k merges)
   # crash qemu-user (SIGSEGV) while each runs natively. Router training tests run the same kernels as the
@@ -72,7 +76,8 @@ if dotnet publish tests/First.Cpu.Tests -c Release -r linux-arm64 --self-contain
     for class in $classes; do
       log=artifacts/logs/test-arm64-$cpu-$class.log
       QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH="$armtests" \
-        -E DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 "$armtests/First.Cpu.Tests" -noColor -class "First.Cpu.Tests.$class" > "$log" 2>&1
+        -E DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 -E DOTNET_EnableWriteXorExecute=0 \
+        "$armtests/First.Cpu.Tests" -noColor -class "First.Cpu.Tests.$class" > "$log" 2>&1
       rc=$?
       summary=$(grep -E "Total: [0-9]+" "$log" | tail -1)
       grep -E "\[FAIL\]" "$log" | head -20

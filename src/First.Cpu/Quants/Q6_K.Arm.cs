@@ -8,4 +8,12 @@ public static unsafe partial class Q6_K
 
     /// <summary>NEON with sdot (Cortex-A76, Raspberry Pi 5).</summary>
     public static float DotAdvSimdDp(void* weights, void* activations, int n) => KQuantsArm.DotQ6_K<SdotDot>(weights, activations, n);
+
+    /// <summary>NEON, one row against four tokens (<paramref name="stride"/> bytes apart).</summary>
+    public static void Dot4AdvSimd(void* weights, void* activations, int stride, int n, float* output) =>
+        KQuantsArm.Dot4Q6_K<NeonDot>(weights, activations, stride, n, output);
+
+    /// <summary>NEON with sdot, one row against four tokens.</summary>
+    public static void Dot4AdvSimdDp(void* weights, void* activations, int stride, int n, float* output) =>
+        KQuantsArm.Dot4Q6_K<SdotDot>(weights, activations, stride, n, output);
 }
