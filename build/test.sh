@@ -128,6 +128,15 @@ if bash build/publish.sh > artifacts/logs/publish.log 2>&1; then
       check "linux-arm64 ($cpu) run $m gives the golden text" bash -c "[[ \"\$(QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu '$arm' run -m ../shared/models/$m.gguf -p 'Once upon a time' -n 48 --temp 0 -t 2 2>/dev/null | head -1)\" == '$golden' ]]"
     done
   done
+  # Q4_0: its own golden texts, including the one that used to leave llama.cpp's at token 55 on a near tie.
+  for pair in "Once upon a time|Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. One day, she went to the park with her mommy and daddy. They" \
+              "The little dog was sad because|The little dog was sad because he loved to play with his toys. One day, he saw a big, red ball in the park. The ball was very small and had a big, red ball. The"; do
+    prompt=${pair%%|*} text=${pair#*|}
+    check "linux-x64 run stories260K-Q4_0 '$prompt' gives the golden text" bash -c "[[ \"\$('$x64' run -m ../shared/models/stories260K-Q4_0.gguf -p '$prompt' -n 48 --temp 0 -t 2 2>/dev/null | head -1)\" == '$text' ]]"
+    for cpu in cortex-a72 cortex-a76; do
+      check "linux-arm64 ($cpu) run stories260K-Q4_0 '$prompt' gives the golden text" bash -c "[[ \"\$(QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu '$arm' run -m ../shared/models/stories260K-Q4_0.gguf -p '$prompt' -n 48 --temp 0 -t 2 2>/dev/null | head -1)\" == '$text' ]]"
+    done
+  done
   check "linux-x64 run with a prompt longer than the context fails with one line" \
     bash -c "! '$x64' run -m ../shared/models/stories260K.gguf -c 8 -p 'Once upon a time there was a little girl' 2> artifacts/logs/err.txt >/dev/null && [[ \$(wc -l < artifacts/logs/err.txt) == 1 ]]"
   for cpu in cortex-a72 cortex-a76; do
