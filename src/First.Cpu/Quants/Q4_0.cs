@@ -95,31 +95,10 @@ public static unsafe partial class Q4_0
     /// fma(d_w·d_a, Σ of values 4j..4j+3 of each block, lane j), then summed as hsum_float_8 does. The twin of
     /// the x86 row kernels (<see cref="DotAvxVnni"/>, <see cref="DotAvx2"/> and their four-token forms).
     /// </summary>
-    public static float DotLanesScalar(void* weights, void* activations, int n)
-    {
-        var w = (BlockQ4_0*)weights;
-        var q = (sbyte*)activations;
-        var d = Q8Activations.Scales(activations, n);
-        Span<float> lanes = stackalloc float[8];
-        for (var i = 0; i < n / BlockQ4_0.Elements; i++, q += 32)
-        {
-            var scale = Fp16.ToFloat(w[i].D) * d[i];
-            for (var j = 0; j < 8; j++)
-            {
-                var isum = 0;
-                for (var k = 4 * j; k < (4 * j) + 4; k++)
-                {
-                    var nibble = k < 16 ? w[i].Qs[k] & 0x0F : w[i].Qs[k - 16] >> 4;
-                    isum += (nibble - 8) * q[k];
-                }
+    public static float DotLanesScalar(void* weights, void* activations, int n) =>
+        Q8Activations.DotLanes(weights, BlockQ4_0.Size, &Value, activations, n);
 
-                lanes[j] = MathF.FusedMultiplyAdd(scale, isum, lanes[j]);
-            }
-        }
+    /// <summary>Value k (0..31) of a block, q − 8.</summary>
+    private static int Value(byte* block, int k) => (k < 16 ? block[2 + k] & 0x0F : block[2 + k - 16] >> 4) - 8;
 
-        return SumLanes(lanes);
-    }
-
-    /// <summary>ggml's hsum_float_8 (ggml-cpu/arch/x86/quants.c): ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).</summary>
-    internal static float SumLanes(ReadOnlySpan<float> l) => ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }

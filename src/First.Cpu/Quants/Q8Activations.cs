@@ -78,4 +78,35 @@ public static unsafe class Q8Activations
         *s = *d * sum;
         *m = -sum;
     }
+
+    /// <summary>
+    /// Σ w·a of a row of blocks (<paramref name="blockBytes"/> each, a half scale first) in the eight-lane order of
+    /// llama.cpp's x86 kernels: lane j takes fma(d_w·d_a, Σ of the block's values 4j..4j+3 times the activations,
+    /// lane j) block after block; the lanes are then summed as hsum_float_8 does. <paramref name="value"/> gives a
+    /// block's value k as an integer. The scalar twin of the lane-ordered kernels (Q8DotX86.LaneDot).
+    /// </summary>
+    internal static float DotLanes(void* weights, int blockBytes, delegate*<byte*, int, int> value, void* activations, int n)
+    {
+        var w = (byte*)weights;
+        var q = (sbyte*)activations;
+        var d = Scales(activations, n);
+        Span<float> lanes = stackalloc float[8];
+        for (var i = 0; i < n / BlockSize; i++, q += BlockSize, w += blockBytes)
+        {
+            var scale = Fp16.ToFloat(*(ushort*)w) * d[i];
+            for (var j = 0; j < 8; j++)
+            {
+                var isum = 0;
+                for (var k = 4 * j; k < (4 * j) + 4; k++)
+                {
+                    isum += value(w, k) * q[k];
+                }
+
+                lanes[j] = MathF.FusedMultiplyAdd(scale, isum, lanes[j]);
+            }
+        }
+
+        // hsum_float_8 (ggml-cpu/arch/x86/quants.c): ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
+        return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+    }
 }

@@ -85,30 +85,12 @@ public static unsafe partial class Q8_0
 
     /// <summary>
     /// Σ w·a in the order of llama.cpp's x86 builds (ggml_vec_dot_q8_0_q8_0 and tinyBLAS_Q0_AVX): as
-    /// <see cref="Q4_0.DotLanesScalar"/>, eight float lanes of four products each, summed as hsum_float_8.
+    /// <see cref="Q4_0.DotLanesScalar"/>, eight float lanes of four products each, summed as hsum_float_8 (<see cref="Q8Activations.DotLanes"/>).
     /// The twin of <see cref="DotAvxVnni"/> and <see cref="Dot4AvxVnni"/>.
     /// </summary>
-    public static float DotLanesScalar(void* weights, void* activations, int n)
-    {
-        var w = (BlockQ8_0*)weights;
-        var q = (sbyte*)activations;
-        var d = Q8Activations.Scales(activations, n);
-        Span<float> lanes = stackalloc float[8];
-        for (var i = 0; i < n / BlockQ8_0.Elements; i++, q += 32)
-        {
-            var scale = Fp16.ToFloat(w[i].D) * d[i];
-            for (var j = 0; j < 8; j++)
-            {
-                var isum = 0;
-                for (var k = 4 * j; k < (4 * j) + 4; k++)
-                {
-                    isum += ((sbyte)w[i].Qs[k]) * q[k];
-                }
+    public static float DotLanesScalar(void* weights, void* activations, int n) =>
+        Q8Activations.DotLanes(weights, BlockQ8_0.Size, &Value, activations, n);
 
-                lanes[j] = MathF.FusedMultiplyAdd(scale, isum, lanes[j]);
-            }
-        }
-
-        return Q4_0.SumLanes(lanes);
-    }
+    /// <summary>Quant k (0..31) of a block.</summary>
+    private static int Value(byte* block, int k) => (sbyte)block[2 + k];
 }
