@@ -20,10 +20,17 @@ public sealed unsafe class GgmlOrderTests
         ["Q4_0.DotAvxVnni"] = GgmlType.Q4_0,
         ["Q4_0.DotAvx2"] = GgmlType.Q4_0,
         ["Q8_0.DotAvxVnni"] = GgmlType.Q8_0,
+        ["Q8_0.DotAvx2"] = GgmlType.Q8_0,
+        ["Q5_0.DotAvxVnni"] = GgmlType.Q5_0,
+        ["Q5_0.DotAvx2"] = GgmlType.Q5_0,
     };
 
-    private static float Twin(GgmlType type, byte* w, byte* a, int n) =>
-        type == GgmlType.Q4_0 ? Q4_0.DotLanesScalar(w, a, n) : Q8_0.DotLanesScalar(w, a, n);
+    private static float Twin(GgmlType type, byte* w, byte* a, int n) => type switch
+    {
+        GgmlType.Q4_0 => Q4_0.DotLanesScalar(w, a, n),
+        GgmlType.Q5_0 => Q5_0.DotLanesScalar(w, a, n),
+        _ => Q8_0.DotLanesScalar(w, a, n),
+    };
 
     public static TheoryData<string> LaneKernels() => [.. s_laneKernels.Keys];
 

@@ -103,4 +103,16 @@ public static unsafe partial class Q5_0
 
         return sum;
     }
+
+    /// <summary>Σ w·a in the eight-lane order of llama.cpp's x86 ggml_vec_dot_q5_0_q8_0 (see <see cref="Q8Activations.DotLanes"/>).</summary>
+    public static float DotLanesScalar(void* weights, void* activations, int n) =>
+        Q8Activations.DotLanes(weights, BlockQ5_0.Size, &Value, activations, n);
+
+    /// <summary>Value k (0..31) of a block: nibble | fifth bit · 16, less 16.</summary>
+    private static int Value(byte* block, int k)
+    {
+        var qh = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(block + 2, 4));
+        var nibble = k < 16 ? block[6 + k] & 0x0F : block[6 + k - 16] >> 4;
+        return (nibble | (int)((qh >> k) & 1) << 4) - 16;
+    }
 }

@@ -12,7 +12,6 @@ namespace First.Cpu.Quants;
 /// <code>
 /// sbyte q[n]        all quants, block after block (32-byte aligned loads)
 /// float d[n / 32]   each block's scale: the half ggml stores, as a float
-/// float s[n / 32]   d · Σq of each block, for weight formats with an offset (Q4_0's −8, Q8_0 read unsigned)
 /// int   m[n / 32]   −Σq of each block, where the interleaved kernels start their integer sums
 /// </code>
 /// </summary>
@@ -22,19 +21,15 @@ public static unsafe class Q8Activations
     public const int BlockSize = 32;
 
     /// <summary>Bytes <paramref name="n"/> values take.</summary>
-    public static int Bytes(int n) => n + (12 * (n / BlockSize));
+    public static int Bytes(int n) => n + (8 * (n / BlockSize));
 
     /// <summary>The scales of a row of <paramref name="n"/> values.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float* Scales(void* row, int n) => (float*)((byte*)row + n);
 
-    /// <summary>The block sums d·Σq of a row of <paramref name="n"/> values.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float* Sums(void* row, int n) => (float*)((byte*)row + n) + (n / BlockSize);
-
     /// <summary>The negated block sums −Σq of a row of <paramref name="n"/> values.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int* NegatedSums(void* row, int n) => (int*)((byte*)row + n) + (2 * (n / BlockSize));
+    public static int* NegatedSums(void* row, int n) => (int*)((byte*)row + n) + (n / BlockSize);
 
     /// <summary>Scalar quantizer: llama.cpp's run-time Q8_0 quants and scale per block (see <see cref="Q8_0.QuantizeRuntime"/>).</summary>
     public static void Quantize(float* x, void* row, int n) => QuantizeWith(&Q8_0.QuantizeRuntime, x, row, n);
@@ -58,24 +53,22 @@ public static unsafe class Q8Activations
     {
         var q = (sbyte*)row;
         var d = Scales(row, n);
-        var s = Sums(row, n);
         var m = NegatedSums(row, n);
         BlockQ8_0 block;
         for (var i = 0; i < n / BlockSize; i++)
         {
             blockQuantizer(x + (i * BlockSize), &block, BlockSize);
-            Store(&block, q + (i * BlockSize), d + i, s + i, m + i);
+            Store(&block, q + (i * BlockSize), d + i, m + i);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(BlockQ8_0* block, sbyte* q, float* d, float* s, int* m)
+    private static void Store(BlockQ8_0* block, sbyte* q, float* d, int* m)
     {
         Unsafe.CopyBlockUnaligned(q, block->Qs, BlockSize);
         var v = Vector256.Load(q);
         var sum = Vector256.Sum(Vector256.WidenLower(v)) + Vector256.Sum(Vector256.WidenUpper(v));
         *d = Fp16.ToFloat(block->D);
-        *s = *d * sum;
         *m = -sum;
     }
 

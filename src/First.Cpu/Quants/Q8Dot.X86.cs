@@ -4,19 +4,16 @@ using System.Runtime.Intrinsics.X86;
 
 namespace First.Cpu.Quants;
 
-/// <summary>A weight block read as 32 unsigned bytes u = q + Offset, in activation order.</summary>
+/// <summary>A weight block's 32 values in activation order, as unsigned levels and as signed quants.</summary>
 internal unsafe interface IUnsignedBlock
 {
     /// <summary>Bytes per block.</summary>
     static abstract int Bytes { get; }
 
-    /// <summary>What the unsigned bytes exceed the quants by (8 for Q4_0's nibbles, 128 for Q8_0 with the sign bit flipped).</summary>
-    static abstract float Offset { get; }
-
-    /// <summary>The 32 unsigned bytes of a block.</summary>
+    /// <summary>The 32 levels of a block as unsigned bytes (Q4_1, Q5_1: the levels 0..31 the mins are added to).</summary>
     static abstract Vector256<byte> Unsigned(byte* block);
 
-    /// <summary>The 32 quants of a block as signed bytes, u − Offset (what ggml's x86 kernels multiply).</summary>
+    /// <summary>The 32 quants of a block as signed bytes (Q4_0: nibble − 8, Q5_0: level − 16; what ggml's x86 kernels multiply).</summary>
     static abstract Vector256<sbyte> Signed(byte* block);
 }
 
@@ -42,11 +39,8 @@ internal readonly struct MaddDot : IUnsignedDot
 }
 
 /// <summary>
-/// The x86 driver of dot products with <see cref="Q8Activations"/>. Per group of eight blocks: the eight
-/// weight scales are gathered and converted at once, multiplied by the activation scales, and the offset's
-/// share (Offset · d_w · s_a) is accumulated as one vector; per block, one unsigned×signed byte product,
-/// a conversion and a multiply-add. Weight scales are assumed finite (a half infinity or NaN converts
-/// to a large finite value).
+/// The x86 row kernels with 32-value blocks: one row against one or four tokens, with <see cref="Q8Activations"/>
+/// in ggml's eight-lane order (Q4_0, Q5_0, Q8_0) or with ggml's block_q8_1 (Q4_1, Q5_1).
 /// </summary>
 internal static unsafe class Q8DotX86
 {
@@ -175,150 +169,12 @@ internal static unsafe class Q8DotX86
         var s = v.GetLower() + v.GetUpper();
         return (s.GetElement(0) + s.GetElement(2)) + (s.GetElement(1) + s.GetElement(3));
     }
-
-    public static float Dot<TBlock, TDot>(byte* w, void* activations, int n)
-        where TBlock : IUnsignedBlock
-        where TDot : IUnsignedDot
-    {
-        var nb = n / Q8Activations.BlockSize;
-        var aq = (sbyte*)activations;
-        var ad = Q8Activations.Scales(activations, n);
-        var asum = Q8Activations.Sums(activations, n);
-        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * TBlock.Bytes;
-        var low = Vector256.Create(0, 1, 2, 3, 0, 1, 2, 3);
-        var high = Vector256.Create(4, 5, 6, 7, 4, 5, 6, 7);
-        Vector256<float> acc0 = default, acc1 = default, corr = default;
-        var i = 0;
-        for (; i + 8 <= nb; i += 8)
-        {
-            var blocks = w + ((long)i * TBlock.Bytes);
-            var dw = HalfScales(blocks, offsets);
-            var d = dw * Vector256.Load(ad + i);
-            corr = Fma.MultiplyAdd(dw, Vector256.Load(asum + i), corr);
-            var a = aq + (i * 32);
-
-            // vphaddd twice folds four blocks' eight-lane sums into one vector whose lanes hold blocks
-            // 0,1,2,3,0,1,2,3 (still exact integers): one conversion and one FMA per four blocks.
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Fold<TBlock, TDot>(blocks, a)), Avx2.PermuteVar8x32(d, low), acc0);
-            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Fold<TBlock, TDot>(blocks + (4 * TBlock.Bytes), a + 128)), Avx2.PermuteVar8x32(d, high), acc1);
-        }
-
-        var sum = Vector256.Sum(acc0 + acc1) - (TBlock.Offset * Vector256.Sum(corr));
-        for (; i < nb; i++)
-        {
-            var block = w + ((long)i * TBlock.Bytes);
-            var dw = Fp16.ToFloat(*(ushort*)block);
-            var isum = Vector256.Sum(TDot.Dot(TBlock.Unsigned(block), Vector256.Load(aq + (i * 32))));
-            sum += (dw * ad[i] * isum) - (TBlock.Offset * dw * asum[i]);
-        }
-
-        return sum;
-    }
-
-    /// <summary>
-    /// One weight row against four activation rows (<paramref name="stride"/> bytes apart): what four calls of
-    /// <see cref="Dot{TBlock, TDot}"/> give, with each weight block unpacked once for the four tokens. A
-    /// prologue turns the row's half scales into floats (<see cref="Fp16.Table"/>) and multiplies them by each
-    /// token's scales into stack arrays; the loop then does, per block and token, one integer product, one
-    /// conversion and one multiply-add with a scale broadcast from memory (no horizontal adds, which cost
-    /// two cycles each on Zen 3). Writes output[0..3].
-    /// </summary>
-    [SkipLocalsInit]
-    public static void Dot4<TBlock, TDot>(byte* w, byte* activations, int stride, int n, float* output)
-        where TBlock : IUnsignedBlock
-        where TDot : IUnsignedDot
-    {
-        var nb = n / Q8Activations.BlockSize;
-        var padded = (nb + 7) & ~7;
-        var scratch = stackalloc float[5 * padded];
-        var dws = scratch;
-        RowScales(w, TBlock.Bytes, nb, dws);
-
-        byte* a0 = activations, a1 = a0 + stride, a2 = a1 + stride, a3 = a2 + stride;
-        float* d0 = scratch + padded, d1 = d0 + padded, d2 = d1 + padded, d3 = d2 + padded;
-        var c0 = Scale(dws, a0, n, d0);
-        var c1 = Scale(dws, a1, n, d1);
-        var c2 = Scale(dws, a2, n, d2);
-        var c3 = Scale(dws, a3, n, d3);
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        for (var b = 0; b < nb; b++)
-        {
-            var u = TBlock.Unsigned(w + ((long)b * TBlock.Bytes));
-            var q = b * 32;
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Vector256.Load((sbyte*)a0 + q))), Vector256.Create(d0[b]), acc0);
-            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Vector256.Load((sbyte*)a1 + q))), Vector256.Create(d1[b]), acc1);
-            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Vector256.Load((sbyte*)a2 + q))), Vector256.Create(d2[b]), acc2);
-            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.Dot(u, Vector256.Load((sbyte*)a3 + q))), Vector256.Create(d3[b]), acc3);
-        }
-
-        output[0] = Vector256.Sum(acc0) - (TBlock.Offset * c0);
-        output[1] = Vector256.Sum(acc1) - (TBlock.Offset * c1);
-        output[2] = Vector256.Sum(acc2) - (TBlock.Offset * c2);
-        output[3] = Vector256.Sum(acc3) - (TBlock.Offset * c3);
-    }
-
-    /// <summary>The half scales at the start of a row's <paramref name="nb"/> blocks, as floats, through <see cref="Fp16.Table"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void RowScales(byte* w, int blockBytes, int nb, float* dws)
-    {
-        var table = Fp16.Table;
-        for (var b = 0; b < nb; b++)
-        {
-            dws[b] = table[*(ushort*)(w + ((long)b * blockBytes))];
-        }
-    }
-
-    /// <summary>d[b] = dw[b] · (token's scale of block b) for the padded row; returns Σ dw[b] · (token's d·Σq of block b).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float Scale(float* dws, byte* activations, int n, float* d)
-    {
-        var nb = n / Q8Activations.BlockSize;
-        var ad = Q8Activations.Scales(activations, n);
-        var asum = Q8Activations.Sums(activations, n);
-        var corr = Vector256<float>.Zero;
-        var b = 0;
-        for (; b + 8 <= nb; b += 8)
-        {
-            var dw = Vector256.Load(dws + b);
-            (dw * Vector256.Load(ad + b)).Store(d + b);
-            corr = Fma.MultiplyAdd(dw, Vector256.Load(asum + b), corr);
-        }
-
-        var c = Vector256.Sum(corr);
-        for (; b < nb; b++)
-        {
-            d[b] = dws[b] * ad[b];
-            c += dws[b] * asum[b];
-        }
-
-        return c;
-    }
-
-    /// <summary>Σ of each of four blocks' products, in lanes (b0, b1, b2, b3, b0, b1, b2, b3).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Fold<TBlock, TDot>(byte* blocks, sbyte* a)
-        where TBlock : IUnsignedBlock
-        where TDot : IUnsignedDot
-    {
-        var p0 = TDot.Dot(TBlock.Unsigned(blocks), Vector256.Load(a));
-        var p1 = TDot.Dot(TBlock.Unsigned(blocks + TBlock.Bytes), Vector256.Load(a + 32));
-        var p2 = TDot.Dot(TBlock.Unsigned(blocks + (2 * TBlock.Bytes)), Vector256.Load(a + 64));
-        var p3 = TDot.Dot(TBlock.Unsigned(blocks + (3 * TBlock.Bytes)), Vector256.Load(a + 96));
-        return Avx2.HorizontalAdd(Avx2.HorizontalAdd(p0, p1), Avx2.HorizontalAdd(p2, p3));
-    }
-
-    /// <summary>The half scales at the start of eight blocks, as floats (exact for finite halves).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> HalfScales(byte* blocks, Vector256<int> offsets) =>
-        Fp16.ToFloat((Avx2.GatherVector256((int*)blocks, offsets, 1) & Vector256.Create(0xFFFF)).AsUInt32());
 }
 
 /// <summary>Q4_0 nibbles as unsigned bytes 0..15 (= q − 8 + 8): low nibbles are values 0..15, high nibbles 16..31.</summary>
 internal readonly unsafe struct Q4_0Unsigned : IUnsignedBlock
 {
     public static int Bytes => BlockQ4_0.Size;
-
-    public static float Offset => 8f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Nibbles(block + 2);
@@ -344,8 +200,6 @@ internal readonly unsafe struct Q5_0Unsigned : IUnsignedBlock
 {
     public static int Bytes => BlockQ5_0.Size;
 
-    public static float Offset => 16f;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 6) | FifthBits.Spread(block + 2);
 
@@ -358,8 +212,6 @@ internal readonly unsafe struct Q4_1Unsigned : IUnsignedBlock
 {
     public static int Bytes => BlockQ4_1.Size;
 
-    public static float Offset => 0f;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 4);
 
@@ -371,8 +223,6 @@ internal readonly unsafe struct Q4_1Unsigned : IUnsignedBlock
 internal readonly unsafe struct Q5_1Unsigned : IUnsignedBlock
 {
     public static int Bytes => BlockQ5_1.Size;
-
-    public static float Offset => 0f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Q4_0Unsigned.Nibbles(block + 8) | FifthBits.Spread(block + 4);
@@ -403,8 +253,6 @@ internal static unsafe class FifthBits
 internal readonly unsafe struct Q8_0Unsigned : IUnsignedBlock
 {
     public static int Bytes => BlockQ8_0.Size;
-
-    public static float Offset => 128f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* block) => Avx.LoadVector256(block + 2) ^ Vector256.Create((byte)0x80);
