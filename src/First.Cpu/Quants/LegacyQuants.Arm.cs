@@ -5,31 +5,13 @@ using System.Runtime.Intrinsics.Arm;
 namespace First.Cpu.Quants;
 
 /// <summary>
-/// Q5_0 · Q8 activations and Q4_1 / Q5_1 · Q8_1 on arm64, NEON or sdot. Each block's levels become 32 signed
-/// bytes (Q5_0: q − 16; Q4_1, Q5_1: q itself, 0..31), their integer product with the activations is summed
-/// by <see cref="ISignedDotArm"/>, and the block's sum is taken into float as the scalar twin takes it (Q4_1,
-/// Q5_1: so the results are its own) or in four float lanes (Q5_0, like Q4_0's kernel).
+/// Q4_1 / Q5_1 · Q8_1 on arm64, NEON or sdot, and the five-bit levels Q5_0 shares (<see cref="Q5_0Arm"/>). Each
+/// block's levels (0..31) are 32 signed bytes whose integer product with the activations is summed by
+/// <see cref="ISignedDotArm"/>; the block's sum is taken into float as the scalar twin takes it, so the results
+/// are its own.
 /// </summary>
 internal static unsafe class LegacyQuantsArm
 {
-    /// <summary>Q5_0 · Q8 activations.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    public static float DotQ5_0<TDot>(byte* w, void* activations, int n)
-        where TDot : ISignedDotArm
-    {
-        var a = (sbyte*)activations;
-        var ad = Q8Activations.Scales(activations, n);
-        Vector128<float> acc = default;
-        for (var i = 0; i < n / BlockQ5_0.Elements; i++, w += BlockQ5_0.Size, a += 32)
-        {
-            var (low, high) = Q5_0Arm.Signed(w);
-            var sum = TDot.Dot(low, high, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
-            acc = AdvSimd.FusedMultiplyAdd(acc, AdvSimd.ConvertToSingle(sum), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
-        }
-
-        return Vector128.Sum(acc);
-    }
-
     /// <summary>Q4_1 (<paramref name="hasFifthBit"/> false) or Q5_1 · Q8_1: Σ isum·(d·d_a) + m·s, block after block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static float DotMin<TDot>(byte* w, int blockBytes, bool hasFifthBit, void* activations, int n)

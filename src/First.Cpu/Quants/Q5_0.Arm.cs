@@ -1,13 +1,13 @@
 namespace First.Cpu.Quants;
 
-/// <summary>Q5_0 · Q8 activations on arm64 (see <see cref="LegacyQuantsArm"/>).</summary>
+/// <summary>Q5_0 · Q8 activations on arm64 (<see cref="Q8DotArm"/> over <see cref="Q5_0Arm"/>).</summary>
 public static unsafe partial class Q5_0
 {
     /// <summary>NEON: widening multiplies and pairwise widening adds (every Raspberry Pi 4).</summary>
-    public static float DotAdvSimd(void* weights, void* activations, int n) => LegacyQuantsArm.DotQ5_0<NeonDot>((byte*)weights, activations, n);
+    public static float DotAdvSimd(void* weights, void* activations, int n) => Q8DotArm.Dot<Q5_0Arm, NeonDot>((byte*)weights, activations, n);
 
     /// <summary>NEON with sdot (Cortex-A76, Raspberry Pi 5).</summary>
-    public static float DotAdvSimdDp(void* weights, void* activations, int n) => LegacyQuantsArm.DotQ5_0<SdotDot>((byte*)weights, activations, n);
+    public static float DotAdvSimdDp(void* weights, void* activations, int n) => Q8DotArm.Dot<Q5_0Arm, SdotDot>((byte*)weights, activations, n);
 
     /// <summary>NEON, one row against four tokens (<paramref name="stride"/> bytes apart).</summary>
     public static void Dot4AdvSimd(void* weights, void* activations, int stride, int n, float* output) =>

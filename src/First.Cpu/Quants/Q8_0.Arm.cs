@@ -8,10 +8,10 @@ namespace First.Cpu.Quants;
 public static unsafe partial class Q8_0
 {
     /// <summary>NEON: widening multiplies to int16 and pairwise widening adds to int32 (exact for every byte pair).</summary>
-    public static float DotAdvSimd(void* weights, void* activations, int n) => DotArm<NeonDot>((byte*)weights, activations, n);
+    public static float DotAdvSimd(void* weights, void* activations, int n) => Q8DotArm.Dot<Q8_0Arm, NeonDot>((byte*)weights, activations, n);
 
     /// <summary>NEON with the dot-product extension: two sdot per block.</summary>
-    public static float DotAdvSimdDp(void* weights, void* activations, int n) => DotArm<SdotDot>((byte*)weights, activations, n);
+    public static float DotAdvSimdDp(void* weights, void* activations, int n) => Q8DotArm.Dot<Q8_0Arm, SdotDot>((byte*)weights, activations, n);
 
     /// <summary>NEON, one row against four tokens (<paramref name="stride"/> bytes apart).</summary>
     public static void Dot4AdvSimd(void* weights, void* activations, int stride, int n, float* output) =>
@@ -28,37 +28,6 @@ public static unsafe partial class Q8_0
     /// <summary>NEON with sdot, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4Arm<Q8_0x8Arm>(group, activations, stride, n, y, yStride);
-
-    private static float DotArm<TDot>(byte* w, void* activations, int n)
-        where TDot : ISignedDotArm
-    {
-        var nb = n / BlockQ8_0.Elements;
-        var a = (sbyte*)activations;
-        var ad = Q8Activations.Scales(activations, n);
-        Vector128<float> acc0 = default, acc1 = default;
-        var i = 0;
-        for (; i + 1 < nb; i += 2, w += 2 * BlockQ8_0.Size, a += 64)
-        {
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Block<TDot>(w, a)), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
-            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(Block<TDot>(w + BlockQ8_0.Size, a + 32)),
-                Vector128.Create(Fp16.ToFloat(*(ushort*)(w + BlockQ8_0.Size)) * ad[i + 1]));
-        }
-
-        if (i < nb)
-        {
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Block<TDot>(w, a)), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
-        }
-
-        return Vector128.Sum(acc0 + acc1);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> Block<TDot>(byte* w, sbyte* a)
-        where TDot : ISignedDotArm
-    {
-        var (low, high) = Q8_0Arm.Signed(w);
-        return TDot.Dot(low, high, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
-    }
 }
 
 /// <summary>A weight block whose 32 quants an arm64 kernel reads as two vectors of signed bytes (values 0..15, 16..31).</summary>
@@ -95,9 +64,44 @@ internal readonly unsafe struct Q4_0Arm : IArmSignedBlock
     }
 }
 
-/// <summary>The arm64 driver of one weight row against four tokens of <see cref="Q8Activations"/>.</summary>
+/// <summary>The arm64 row kernels with <see cref="Q8Activations"/>: one weight row against one or four tokens (Q4_0, Q5_0, Q8_0).</summary>
 internal static unsafe class Q8DotArm
 {
+    /// <summary>Σ w·a: per block one integer dot product, a conversion and a multiply-add by d_w·d_a, even and odd blocks in two accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static float Dot<TBlock, TDot>(byte* w, void* activations, int n)
+        where TBlock : IArmSignedBlock
+        where TDot : ISignedDotArm
+    {
+        var nb = n / Q8Activations.BlockSize;
+        var a = (sbyte*)activations;
+        var ad = Q8Activations.Scales(activations, n);
+        Vector128<float> acc0 = default, acc1 = default;
+        var i = 0;
+        for (; i + 1 < nb; i += 2, w += 2 * TBlock.Bytes, a += 64)
+        {
+            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Block<TBlock, TDot>(w, a)), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
+            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(Block<TBlock, TDot>(w + TBlock.Bytes, a + 32)),
+                Vector128.Create(Fp16.ToFloat(*(ushort*)(w + TBlock.Bytes)) * ad[i + 1]));
+        }
+
+        if (i < nb)
+        {
+            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Block<TBlock, TDot>(w, a)), Vector128.Create(Fp16.ToFloat(*(ushort*)w) * ad[i]));
+        }
+
+        return Vector128.Sum(acc0 + acc1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> Block<TBlock, TDot>(byte* w, sbyte* a)
+        where TBlock : IArmSignedBlock
+        where TDot : ISignedDotArm
+    {
+        var (low, high) = TBlock.Signed(w);
+        return TDot.Dot(low, high, AdvSimd.LoadVector128(a), AdvSimd.LoadVector128(a + 16));
+    }
+
     /// <summary>
     /// output[t] = row · x_t for four tokens <paramref name="stride"/> bytes apart: each block's quants are
     /// loaded and unpacked once for the four; per token, one integer dot product, a conversion and a
