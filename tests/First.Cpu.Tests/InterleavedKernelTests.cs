@@ -24,7 +24,7 @@ public sealed unsafe class InterleavedKernelTests
     {
         var format = QuantFormats.Get(type);
         var blockBytes = format.Info.BytesPerBlock;
-        Prop.ForAll(Arb.From(Gen.Choose(1, 40).SelectMany(b => ArbMap.Default.GeneratorFor<int>().Select(s => (b, s)))), c =>
+        Prop.ForAll(Arb.From(Gen.Choose(1, format.Info.BlockSize == 256 ? 8 : 40).SelectMany(b => ArbMap.Default.GeneratorFor<int>().Select(s => (b, s)))), c =>
         {
             var (blocks, seed) = c;
             var rowBytes = blocks * blockBytes;
@@ -36,12 +36,12 @@ public sealed unsafe class InterleavedKernelTests
             fixed (byte* g = group)
             fixed (byte* b = block)
             {
-                Interleaved8.Pack(m, rowBytes, blockBytes, blocks, 0, g);
+                Interleaved8.Pack(type, m, rowBytes, 0, g);
                 for (var r = 0; r < 8; r++)
                 {
                     for (var i = 0; i < blocks; i++)
                     {
-                        Interleaved8.Unpack(g, blockBytes, i, r, b);
+                        Interleaved8.Unpack(type, g, i, r, b);
                         Assert.Equal(matrix.AsSpan((r * rowBytes) + (i * blockBytes), blockBytes).ToArray(), block);
                     }
                 }
@@ -80,11 +80,12 @@ public sealed unsafe class InterleavedKernelTests
         var kernel = Runnable(name);
         var format = QuantFormats.Get(kernel.Type);
         var activation = format.Activation;
-        for (var blocks = 1; blocks <= 40; blocks++)
+        var block = format.Info.BlockSize;
+        for (var blocks = 1; blocks <= (block == 256 ? 8 : 40); blocks++)
         {
             var count = blocks;
-            var gen = from w in Generators.RealisticRow(32, count).ArrayOf(8)
-                      from a in Generators.RealisticRow(32, count)
+            var gen = from w in Generators.RealisticRow(block, count).ArrayOf(8)
+                      from a in Generators.RealisticRow(block, count)
                       select (w, a);
             Prop.ForAll(Arb.From(gen), c =>
             {
@@ -116,6 +117,7 @@ public sealed unsafe class InterleavedKernelTests
     [Theory]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_K)]
     public void Products_through_the_interleaved_copy_match_the_scalar_dot_of_every_row_and_token(GgmlType type)
     {
         var format = QuantFormats.Get(type);
@@ -130,7 +132,7 @@ public sealed unsafe class InterleavedKernelTests
                   from tokens in Gen.Choose(1, 10)
                   from threads in Gen.Choose(1, 3)
                   from seed in ArbMap.Default.GeneratorFor<int>()
-                  select new MatMulTests.Case(groups * 8, blocks * 32, tokens, threads, seed);
+                  select new MatMulTests.Case(groups * 8, blocks * format.Info.BlockSize, tokens, threads, seed);
         Prop.ForAll(Arb.From(gen), c =>
         {
             var (rows, cols, tokens, threads, seed) = c;
@@ -203,9 +205,9 @@ public sealed unsafe class InterleavedKernelTests
         fixed (byte* rv = reversed)
         fixed (float* ypp = yp)
         {
-            Interleaved8.Pack(m, rowBytes, format.Info.BytesPerBlock, n / 32, 0, g);
-            Interleaved8.Pack(m, rowBytes, format.Info.BytesPerBlock, n / 32, 0, pp);
-            Interleaved8.Pack(rv, rowBytes, format.Info.BytesPerBlock, n / 32, 0, pp + matrix.Length + gap);
+            Interleaved8.Pack(format.Type, m, rowBytes, 0, g);
+            Interleaved8.Pack(format.Type, m, rowBytes, 0, pp);
+            Interleaved8.Pack(format.Type, rv, rowBytes, 0, pp + matrix.Length + gap);
             kernel.Dot(g, a, n, y1);
             kernel.Dot4(g, a4, stride, n, y, yStride);
             if (kernel.Dot4Pair != null)
@@ -217,11 +219,11 @@ public sealed unsafe class InterleavedKernelTests
                 var w = m + (r * rowBytes);
                 var expected = format.DotScalar(w, a, n);
                 var budget = exact ? 0 : KernelEquivalenceTests.Budget(format, format.Activation, w, a, n);
-                Assert.True(Math.Abs((double)expected - one[r]) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}: scalar {expected:R}, one token {one[r]:R}, budget {budget:R}");
+                Assert.True(Math.Abs((double)expected - one[r]) <= budget, $"{kernel.Name}, {n / format.Info.BlockSize} blocks, row {r}: scalar {expected:R}, one token {one[r]:R}, budget {budget:R}");
                 for (var t = 0; t < 4; t++)
                 {
                     var actual = y[(t * yStride) + r];
-                    Assert.True(Math.Abs((double)expected - actual) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}, token {t} of four: scalar {expected:R}, kernel {actual:R}, budget {budget:R}");
+                    Assert.True(Math.Abs((double)expected - actual) <= budget, $"{kernel.Name}, {n / format.Info.BlockSize} blocks, row {r}, token {t} of four: scalar {expected:R}, kernel {actual:R}, budget {budget:R}");
                     if (kernel.Dot4Pair == null)
                     {
                         continue;
@@ -229,8 +231,8 @@ public sealed unsafe class InterleavedKernelTests
 
                     var first = yp[(t * pairStride) + r];
                     var second = yp[(t * pairStride) + 8 + (7 - r)];
-                    Assert.True(Math.Abs((double)expected - first) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}, token {t}, first group of a pair: scalar {expected:R}, kernel {first:R}, budget {budget:R}");
-                    Assert.True(Math.Abs((double)expected - second) <= budget, $"{kernel.Name}, {n / 32} blocks, row {r}, token {t}, second group of a pair: scalar {expected:R}, kernel {second:R}, budget {budget:R}");
+                    Assert.True(Math.Abs((double)expected - first) <= budget, $"{kernel.Name}, {n / format.Info.BlockSize} blocks, row {r}, token {t}, first group of a pair: scalar {expected:R}, kernel {first:R}, budget {budget:R}");
+                    Assert.True(Math.Abs((double)expected - second) <= budget, $"{kernel.Name}, {n / format.Info.BlockSize} blocks, row {r}, token {t}, second group of a pair: scalar {expected:R}, kernel {second:R}, budget {budget:R}");
                 }
             }
         }

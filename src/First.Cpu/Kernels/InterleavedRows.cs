@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using First.Cpu.Quants;
+using First.Gguf;
 
 namespace First.Cpu.Kernels;
 
@@ -69,7 +70,7 @@ public sealed unsafe partial class InterleavedRows : IDisposable
             }
 
             var data = (byte*)AllocateOnHugePages((nuint)(GroupBytes * Groups));
-            var job = new PackJob(_source, data, RowBytes, Kernel.BlockBytes, Groups);
+            var job = new PackJob(_source, data, RowBytes, Kernel.Type, Groups);
             pool.Run(&Pack, &job);
             Volatile.Write(ref _data, (nint)data);
             _releaseSource?.Invoke((nint)_source, GroupBytes * Groups);
@@ -110,22 +111,21 @@ public sealed unsafe partial class InterleavedRows : IDisposable
     {
         ref var job = ref *(PackJob*)context;
         var (start, end) = WorkerPool.Share(job.Groups, index, count);
-        var blocks = job.RowBytes / job.BlockBytes;
         for (var g = start; g < end; g++)
         {
-            Interleaved8.Pack(job.Source, job.RowBytes, job.BlockBytes, blocks, g * Interleaved8.Rows, job.Data + ((long)g * job.RowBytes * Interleaved8.Rows));
+            Interleaved8.Pack(job.Type, job.Source, job.RowBytes, g * Interleaved8.Rows, job.Data + ((long)g * job.RowBytes * Interleaved8.Rows));
         }
     }
 
     [LibraryImport("libc", EntryPoint = "madvise")]
     private static partial int Madvise(nint address, nuint length, int advice);
 
-    private readonly struct PackJob(byte* source, byte* data, int rowBytes, int blockBytes, int groups)
+    private readonly struct PackJob(byte* source, byte* data, int rowBytes, GgmlType type, int groups)
     {
         public readonly byte* Source = source;
         public readonly byte* Data = data;
         public readonly int RowBytes = rowBytes;
-        public readonly int BlockBytes = blockBytes;
+        public readonly GgmlType Type = type;
         public readonly int Groups = groups;
     }
 }

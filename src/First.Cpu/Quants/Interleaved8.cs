@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using First.Gguf;
 
 namespace First.Cpu.Quants;
 
@@ -28,10 +29,49 @@ public static unsafe partial class Interleaved8
     public static int GroupBlockBytes(int blockBytes) => Rows * blockBytes;
 
     /// <summary>
+    /// Interleaves rows <paramref name="row"/>..+7 of a <paramref name="type"/> matrix (rows of <paramref name="rowBytes"/>
+    /// bytes) into <paramref name="group"/>: eight times <paramref name="rowBytes"/> bytes.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The format has no interleaved layout.</exception>
+    public static void Pack(GgmlType type, byte* matrix, int rowBytes, int row, byte* group)
+    {
+        switch (type)
+        {
+            case GgmlType.Q4_0:
+            case GgmlType.Q8_0:
+                var blockBytes = GgmlTypes.Get(type).BytesPerBlock;
+                PackHalfScaled(matrix, rowBytes, blockBytes, rowBytes / blockBytes, row, group);
+                break;
+            case GgmlType.Q4_K:
+                PackQ4_K(matrix, rowBytes, rowBytes / BlockQ4_K.Size, row, group);
+                break;
+            default:
+                throw new NotSupportedException($"no interleaved layout for {GgmlTypes.NameOf((uint)type)}");
+        }
+    }
+
+    /// <summary>The inverse of <see cref="Pack"/>: row <paramref name="r"/>'s block <paramref name="b"/> back in its stored layout (for tests).</summary>
+    public static void Unpack(GgmlType type, byte* group, int b, int r, byte* block)
+    {
+        switch (type)
+        {
+            case GgmlType.Q4_0:
+            case GgmlType.Q8_0:
+                UnpackHalfScaled(group, GgmlTypes.Get(type).BytesPerBlock, b, r, block);
+                break;
+            case GgmlType.Q4_K:
+                UnpackQ4_K(group, b, r, block);
+                break;
+            default:
+                throw new NotSupportedException($"no interleaved layout for {GgmlTypes.NameOf((uint)type)}");
+        }
+    }
+
+    /// <summary>
     /// Interleaves rows <paramref name="row"/>..+7 of a matrix of <paramref name="blocks"/> blocks per row
     /// (each <paramref name="blockBytes"/> bytes: a half scale, then quant bytes) into <paramref name="group"/>.
     /// </summary>
-    public static void Pack(byte* matrix, int rowBytes, int blockBytes, int blocks, int row, byte* group)
+    private static void PackHalfScaled(byte* matrix, int rowBytes, int blockBytes, int blocks, int row, byte* group)
     {
         var chunks = (blockBytes - 2) / ChunkBytes;
         for (var b = 0; b < blocks; b++, group += Rows * blockBytes)
@@ -48,8 +88,8 @@ public static unsafe partial class Interleaved8
         }
     }
 
-    /// <summary>The inverse of <see cref="Pack"/>: row <paramref name="r"/>'s block <paramref name="b"/> back in its stored layout (for tests).</summary>
-    public static void Unpack(byte* group, int blockBytes, int b, int r, byte* block)
+    /// <summary>The inverse of <see cref="PackHalfScaled"/>.</summary>
+    private static void UnpackHalfScaled(byte* group, int blockBytes, int b, int r, byte* block)
     {
         var chunks = (blockBytes - 2) / ChunkBytes;
         var g = group + ((long)b * Rows * blockBytes);

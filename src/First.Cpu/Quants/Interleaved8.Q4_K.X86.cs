@@ -1,0 +1,290 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace First.Cpu.Quants;
+
+/// <summary>
+/// The x86 products of eight interleaved Q4_K rows (<see cref="Interleaved8"/>'s Q4_K layout) with Q8_K
+/// activations, summing in integers as ggml's Q4_K · Q8_K does: per group of 32 values, eight byte-product
+/// instructions (one operand, one broadcast group of four activation bytes) give every row's Σ q·a in its
+/// int32 lane; times the rows' six-bit scales (vpmulld) into one integer sum per super-block; the mins against
+/// the activations' sums of 16 (vpmaddwd). One conversion and multiply-add by d·d_a and by dmin·d_a per
+/// super-block. With vpdpbusd the high nibbles are taken in place (q·16, at most 240·127·32 per group, exact
+/// in int32) and the group sum shifted back; vpmaddubsw would saturate on them, so AVX2 shifts them down.
+/// </summary>
+public static unsafe partial class Interleaved8
+{
+    /// <summary>y[0..7] = the eight Q4_K rows · one Q8_K token.</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void DotQ4_K<TDot>(byte* group, byte* activations, int n, float* y)
+        where TDot : IByteDotAccumulate
+    {
+        var a = (BlockQ8_K*)activations;
+        Vector256<float> acc = default;
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, a++)
+        {
+            var x = a->Qs;
+            var sums = (int*)a->Bsums;
+            Vector256<int> s = default, m = default;
+            for (var hp = 0; hp < 2; hp++)
+            {
+                var sm = Avx.LoadVector256(group + Q4_KScales + (32 * hp));
+                var scales = sm & Vector256.Create((byte)0x3F);
+                var mins = Q4_KMins(group + Q4_KMinNibbles + (16 * hp), sm);
+                for (var hh = 0; hh < 2; hh++)
+                {
+                    var h = (2 * hp) + hh;
+                    m += Avx2.MultiplyAddAdjacent(Avx2.Shuffle(mins, PairControl(0)).AsInt16(), Vector256.Create(sums[2 * h]).AsInt16())
+                        + Avx2.MultiplyAddAdjacent(Avx2.Shuffle(mins, PairControl(1)).AsInt16(), Vector256.Create(sums[(2 * h) + 1]).AsInt16());
+
+                    var (even, odd) = Q4_KGroups<TDot>(group + Q4_KQuants + (256 * h), x + (64 * h));
+                    s += Avx2.MultiplyLow(even, Avx2.Shuffle(scales, WordControl(0)).AsInt32()) + Avx2.MultiplyLow(odd, Avx2.Shuffle(scales, WordControl(1)).AsInt32());
+
+                    scales = Avx2.ShiftRightLogical128BitLane(scales, 8);
+                    mins = Avx2.ShiftRightLogical128BitLane(mins, 8);
+                }
+            }
+
+            var da = Vector256.Create(a->D);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Scales(group) * da, acc);
+            acc = Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m), Scales(group + 16) * da, acc);
+        }
+
+        acc.Store(y);
+    }
+
+    /// <summary>
+    /// y[t·yStride + 0..7] = the eight Q4_K rows · token t, for four Q8_K tokens <paramref name="stride"/> bytes
+    /// apart: each operand is loaded and split into nibbles once for the four.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void Dot4Q4_K<TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+        where TDot : IByteDotAccumulate
+    {
+        BlockQ8_K* a0 = (BlockQ8_K*)activations, a1 = (BlockQ8_K*)(activations + stride), a2 = (BlockQ8_K*)(activations + (2 * stride)), a3 = (BlockQ8_K*)(activations + (3 * stride));
+        // The four results accumulate in y itself, once per super-block: kept in registers, they left too few of
+        // the sixteen that vpdpbusd accumulates in, and the JIT copied every accumulator in and out per product.
+        float* y0 = y, y1 = y + yStride, y2 = y + (2 * yStride), y3 = y + (3 * yStride);
+        Vector256<float>.Zero.Store(y0);
+        Vector256<float>.Zero.Store(y1);
+        Vector256<float>.Zero.Store(y2);
+        Vector256<float>.Zero.Store(y3);
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, a0++, a1++, a2++, a3++)
+        {
+            // The mins first, so that their sums are folded into the accumulators before the quants need registers.
+            Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
+            int* b0 = (int*)a0->Bsums, b1 = (int*)a1->Bsums, b2 = (int*)a2->Bsums, b3 = (int*)a3->Bsums;
+            for (var hp = 0; hp < 2; hp++)
+            {
+                var mins = Q4_KMins(group + Q4_KMinNibbles + (16 * hp), Avx.LoadVector256(group + Q4_KScales + (32 * hp)));
+                for (var hh = 0; hh < 2; hh++)
+                {
+                    var g = 2 * ((2 * hp) + hh);
+                    var even = Avx2.Shuffle(mins, PairControl(0)).AsInt16();
+                    var odd = Avx2.Shuffle(mins, PairControl(1)).AsInt16();
+                    m0 += Avx2.MultiplyAddAdjacent(even, Vector256.Create(b0[g]).AsInt16()) + Avx2.MultiplyAddAdjacent(odd, Vector256.Create(b0[g + 1]).AsInt16());
+                    m1 += Avx2.MultiplyAddAdjacent(even, Vector256.Create(b1[g]).AsInt16()) + Avx2.MultiplyAddAdjacent(odd, Vector256.Create(b1[g + 1]).AsInt16());
+                    m2 += Avx2.MultiplyAddAdjacent(even, Vector256.Create(b2[g]).AsInt16()) + Avx2.MultiplyAddAdjacent(odd, Vector256.Create(b2[g + 1]).AsInt16());
+                    m3 += Avx2.MultiplyAddAdjacent(even, Vector256.Create(b3[g]).AsInt16()) + Avx2.MultiplyAddAdjacent(odd, Vector256.Create(b3[g + 1]).AsInt16());
+                    mins = Avx2.ShiftRightLogical128BitLane(mins, 8);
+                }
+            }
+
+            var dmin = Scales(group + 16);
+            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m0), dmin * Vector256.Create(a0->D), Avx.LoadVector256(y0)).Store(y0);
+            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m1), dmin * Vector256.Create(a1->D), Avx.LoadVector256(y1)).Store(y1);
+            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m2), dmin * Vector256.Create(a2->D), Avx.LoadVector256(y2)).Store(y2);
+            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m3), dmin * Vector256.Create(a3->D), Avx.LoadVector256(y3)).Store(y3);
+
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            sbyte* x0 = a0->Qs, x1 = a1->Qs, x2 = a2->Qs, x3 = a3->Qs;
+            for (var hp = 0; hp < 2; hp++)
+            {
+                var scales = Avx.LoadVector256(group + Q4_KScales + (32 * hp)) & Vector256.Create((byte)0x3F);
+                for (var hh = 0; hh < 2; hh++)
+                {
+                    var h = (2 * hp) + hh;
+                    var q = group + Q4_KQuants + (256 * h);
+                    var o = 64 * h;
+                    // Low nibbles (group 2h), then high (2h + 1): four accumulators at a time (eight left too few registers, as above).
+                    var low0 = Avx.LoadVector256(q + 0) & Vector256.Create((byte)0x0F);
+                    var e0 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x0 + o + 0)).AsSByte());
+                    var e1 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x1 + o + 0)).AsSByte());
+                    var e2 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x2 + o + 0)).AsSByte());
+                    var e3 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x3 + o + 0)).AsSByte());
+                    var low1 = Avx.LoadVector256(q + 32) & Vector256.Create((byte)0x0F);
+                    e0 = TDot.Accumulate(e0, low1, Vector256.Create(*(int*)(x0 + o + 4)).AsSByte());
+                    e1 = TDot.Accumulate(e1, low1, Vector256.Create(*(int*)(x1 + o + 4)).AsSByte());
+                    e2 = TDot.Accumulate(e2, low1, Vector256.Create(*(int*)(x2 + o + 4)).AsSByte());
+                    e3 = TDot.Accumulate(e3, low1, Vector256.Create(*(int*)(x3 + o + 4)).AsSByte());
+                    var low2 = Avx.LoadVector256(q + 64) & Vector256.Create((byte)0x0F);
+                    e0 = TDot.Accumulate(e0, low2, Vector256.Create(*(int*)(x0 + o + 8)).AsSByte());
+                    e1 = TDot.Accumulate(e1, low2, Vector256.Create(*(int*)(x1 + o + 8)).AsSByte());
+                    e2 = TDot.Accumulate(e2, low2, Vector256.Create(*(int*)(x2 + o + 8)).AsSByte());
+                    e3 = TDot.Accumulate(e3, low2, Vector256.Create(*(int*)(x3 + o + 8)).AsSByte());
+                    var low3 = Avx.LoadVector256(q + 96) & Vector256.Create((byte)0x0F);
+                    e0 = TDot.Accumulate(e0, low3, Vector256.Create(*(int*)(x0 + o + 12)).AsSByte());
+                    e1 = TDot.Accumulate(e1, low3, Vector256.Create(*(int*)(x1 + o + 12)).AsSByte());
+                    e2 = TDot.Accumulate(e2, low3, Vector256.Create(*(int*)(x2 + o + 12)).AsSByte());
+                    e3 = TDot.Accumulate(e3, low3, Vector256.Create(*(int*)(x3 + o + 12)).AsSByte());
+                    var low4 = Avx.LoadVector256(q + 128) & Vector256.Create((byte)0x0F);
+                    e0 = TDot.Accumulate(e0, low4, Vector256.Create(*(int*)(x0 + o + 16)).AsSByte());
+                    e1 = TDot.Accumulate(e1, low4, Vector256.Create(*(int*)(x1 + o + 16)).AsSByte());
+                    e2 = TDot.Accumulate(e2, low4, Vector256.Create(*(int*)(x2 + o + 16)).AsSByte());
+                    e3 = TDot.Accumulate(e3, low4, Vector256.Create(*(int*)(x3 + o + 16)).AsSByte());
+                    var low5 = Avx.LoadVector256(q + 160) & Vector256.Create((byte)0x0F);
+                    e0 = TDot.Accumulate(e0, low5, Vector256.Create(*(int*)(x0 + o + 20)).AsSByte());
+                    e1 = TDot.Accumulate(e1, low5, Vector256.Create(*(int*)(x1 + o + 20)).AsSByte());
+                    e2 = TDot.Accumulate(e2, low5, Vector256.Create(*(int*)(x2 + o + 20)).AsSByte());
+                    e3 = TDot.Accumulate(e3, low5, Vector256.Create(*(int*)(x3 + o + 20)).AsSByte());
+                    var low6 = Avx.LoadVector256(q + 192) & Vector256.Create((byte)0x0F);
+                    e0 = TDot.Accumulate(e0, low6, Vector256.Create(*(int*)(x0 + o + 24)).AsSByte());
+                    e1 = TDot.Accumulate(e1, low6, Vector256.Create(*(int*)(x1 + o + 24)).AsSByte());
+                    e2 = TDot.Accumulate(e2, low6, Vector256.Create(*(int*)(x2 + o + 24)).AsSByte());
+                    e3 = TDot.Accumulate(e3, low6, Vector256.Create(*(int*)(x3 + o + 24)).AsSByte());
+                    var low7 = Avx.LoadVector256(q + 224) & Vector256.Create((byte)0x0F);
+                    e0 = TDot.Accumulate(e0, low7, Vector256.Create(*(int*)(x0 + o + 28)).AsSByte());
+                    e1 = TDot.Accumulate(e1, low7, Vector256.Create(*(int*)(x1 + o + 28)).AsSByte());
+                    e2 = TDot.Accumulate(e2, low7, Vector256.Create(*(int*)(x2 + o + 28)).AsSByte());
+                    e3 = TDot.Accumulate(e3, low7, Vector256.Create(*(int*)(x3 + o + 28)).AsSByte());
+
+                    var se = Avx2.Shuffle(scales, WordControl(0)).AsInt32();
+                    s0 += Avx2.MultiplyLow(e0, se);
+                    s1 += Avx2.MultiplyLow(e1, se);
+                    s2 += Avx2.MultiplyLow(e2, se);
+                    s3 += Avx2.MultiplyLow(e3, se);
+
+                    var high0 = HighNibbles<TDot>(Avx.LoadVector256(q + 0));
+                    var f0 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x0 + o + 32)).AsSByte());
+                    var f1 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x1 + o + 32)).AsSByte());
+                    var f2 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x2 + o + 32)).AsSByte());
+                    var f3 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x3 + o + 32)).AsSByte());
+                    var high1 = HighNibbles<TDot>(Avx.LoadVector256(q + 32));
+                    f0 = TDot.Accumulate(f0, high1, Vector256.Create(*(int*)(x0 + o + 36)).AsSByte());
+                    f1 = TDot.Accumulate(f1, high1, Vector256.Create(*(int*)(x1 + o + 36)).AsSByte());
+                    f2 = TDot.Accumulate(f2, high1, Vector256.Create(*(int*)(x2 + o + 36)).AsSByte());
+                    f3 = TDot.Accumulate(f3, high1, Vector256.Create(*(int*)(x3 + o + 36)).AsSByte());
+                    var high2 = HighNibbles<TDot>(Avx.LoadVector256(q + 64));
+                    f0 = TDot.Accumulate(f0, high2, Vector256.Create(*(int*)(x0 + o + 40)).AsSByte());
+                    f1 = TDot.Accumulate(f1, high2, Vector256.Create(*(int*)(x1 + o + 40)).AsSByte());
+                    f2 = TDot.Accumulate(f2, high2, Vector256.Create(*(int*)(x2 + o + 40)).AsSByte());
+                    f3 = TDot.Accumulate(f3, high2, Vector256.Create(*(int*)(x3 + o + 40)).AsSByte());
+                    var high3 = HighNibbles<TDot>(Avx.LoadVector256(q + 96));
+                    f0 = TDot.Accumulate(f0, high3, Vector256.Create(*(int*)(x0 + o + 44)).AsSByte());
+                    f1 = TDot.Accumulate(f1, high3, Vector256.Create(*(int*)(x1 + o + 44)).AsSByte());
+                    f2 = TDot.Accumulate(f2, high3, Vector256.Create(*(int*)(x2 + o + 44)).AsSByte());
+                    f3 = TDot.Accumulate(f3, high3, Vector256.Create(*(int*)(x3 + o + 44)).AsSByte());
+                    var high4 = HighNibbles<TDot>(Avx.LoadVector256(q + 128));
+                    f0 = TDot.Accumulate(f0, high4, Vector256.Create(*(int*)(x0 + o + 48)).AsSByte());
+                    f1 = TDot.Accumulate(f1, high4, Vector256.Create(*(int*)(x1 + o + 48)).AsSByte());
+                    f2 = TDot.Accumulate(f2, high4, Vector256.Create(*(int*)(x2 + o + 48)).AsSByte());
+                    f3 = TDot.Accumulate(f3, high4, Vector256.Create(*(int*)(x3 + o + 48)).AsSByte());
+                    var high5 = HighNibbles<TDot>(Avx.LoadVector256(q + 160));
+                    f0 = TDot.Accumulate(f0, high5, Vector256.Create(*(int*)(x0 + o + 52)).AsSByte());
+                    f1 = TDot.Accumulate(f1, high5, Vector256.Create(*(int*)(x1 + o + 52)).AsSByte());
+                    f2 = TDot.Accumulate(f2, high5, Vector256.Create(*(int*)(x2 + o + 52)).AsSByte());
+                    f3 = TDot.Accumulate(f3, high5, Vector256.Create(*(int*)(x3 + o + 52)).AsSByte());
+                    var high6 = HighNibbles<TDot>(Avx.LoadVector256(q + 192));
+                    f0 = TDot.Accumulate(f0, high6, Vector256.Create(*(int*)(x0 + o + 56)).AsSByte());
+                    f1 = TDot.Accumulate(f1, high6, Vector256.Create(*(int*)(x1 + o + 56)).AsSByte());
+                    f2 = TDot.Accumulate(f2, high6, Vector256.Create(*(int*)(x2 + o + 56)).AsSByte());
+                    f3 = TDot.Accumulate(f3, high6, Vector256.Create(*(int*)(x3 + o + 56)).AsSByte());
+                    var high7 = HighNibbles<TDot>(Avx.LoadVector256(q + 224));
+                    f0 = TDot.Accumulate(f0, high7, Vector256.Create(*(int*)(x0 + o + 60)).AsSByte());
+                    f1 = TDot.Accumulate(f1, high7, Vector256.Create(*(int*)(x1 + o + 60)).AsSByte());
+                    f2 = TDot.Accumulate(f2, high7, Vector256.Create(*(int*)(x2 + o + 60)).AsSByte());
+                    f3 = TDot.Accumulate(f3, high7, Vector256.Create(*(int*)(x3 + o + 60)).AsSByte());
+
+                    var so = Avx2.Shuffle(scales, WordControl(1)).AsInt32();
+                    s0 += Avx2.MultiplyLow(HighSum<TDot>(f0), so);
+                    s1 += Avx2.MultiplyLow(HighSum<TDot>(f1), so);
+                    s2 += Avx2.MultiplyLow(HighSum<TDot>(f2), so);
+                    s3 += Avx2.MultiplyLow(HighSum<TDot>(f3), so);
+                    scales = Avx2.ShiftRightLogical128BitLane(scales, 8);
+                }
+            }
+
+            var d = Scales(group);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), d * Vector256.Create(a0->D), Avx.LoadVector256(y0)).Store(y0);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), d * Vector256.Create(a1->D), Avx.LoadVector256(y1)).Store(y1);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), d * Vector256.Create(a2->D), Avx.LoadVector256(y2)).Store(y2);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), d * Vector256.Create(a3->D), Avx.LoadVector256(y3)).Store(y3);
+        }
+    }
+
+    /// <summary>The Σ q·a of the two groups (2h, 2h + 1) whose nibbles are the 256 bytes at <paramref name="q"/>, every row in its lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<int> Even, Vector256<int> Odd) Q4_KGroups<TDot>(byte* q, sbyte* x)
+        where TDot : IByteDotAccumulate
+    {
+        // Unrolled, each sum starting from a product: so the JIT keeps the sums in the registers vpdpbusd accumulates in.
+        var op = Avx.LoadVector256(q);
+        var even = TDot.Accumulate(Vector256<int>.Zero, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)x).AsSByte());
+        var odd = TDot.Accumulate(Vector256<int>.Zero, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 32)).AsSByte());
+        op = Avx.LoadVector256(q + 32);
+        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 4)).AsSByte());
+        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 36)).AsSByte());
+        op = Avx.LoadVector256(q + 64);
+        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 8)).AsSByte());
+        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 40)).AsSByte());
+        op = Avx.LoadVector256(q + 96);
+        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 12)).AsSByte());
+        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 44)).AsSByte());
+        op = Avx.LoadVector256(q + 128);
+        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 16)).AsSByte());
+        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 48)).AsSByte());
+        op = Avx.LoadVector256(q + 160);
+        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 20)).AsSByte());
+        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 52)).AsSByte());
+        op = Avx.LoadVector256(q + 192);
+        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 24)).AsSByte());
+        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 56)).AsSByte());
+        op = Avx.LoadVector256(q + 224);
+        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 28)).AsSByte());
+        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 60)).AsSByte());
+
+        return (even, HighSum<TDot>(odd));
+    }
+
+    /// <summary>The high nibbles of <paramref name="op"/>: in place (q·16) for vpdpbusd, shifted down for vpmaddubsw, which would saturate.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> HighNibbles<TDot>(Vector256<byte> op)
+        where TDot : IByteDotAccumulate =>
+        typeof(TDot) == typeof(VnniAccumulate)
+            ? op & Vector256.Create((byte)0xF0)
+            : Avx2.ShiftRightLogical(op.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+
+    /// <summary>A high-nibble group sum back to Σ q·a (exact: every term of an in-place sum is a multiple of 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> HighSum<TDot>(Vector256<int> sum)
+        where TDot : IByteDotAccumulate =>
+        typeof(TDot) == typeof(VnniAccumulate) ? Avx2.ShiftRightArithmetic(sum, 4) : sum;
+
+    /// <summary>
+    /// The six-bit mins of one half of a Q4_K group super-block (h = 2hp, 2hp + 1), in the scale bytes' order:
+    /// the low nibbles from <paramref name="nibbles"/> (16 bytes, one per row and h), bits 4-5 from the top bits
+    /// of the scale bytes <paramref name="scaleBytes"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Q4_KMins(byte* nibbles, Vector256<byte> scaleBytes)
+    {
+        var w = Avx2.ConvertToVector256Int16(Sse2.LoadVector128(nibbles)).AsUInt16();
+        var low = (w & Vector256.Create((ushort)0x000F)) | ((w << 4) & Vector256.Create((ushort)0x0F00));
+        return low.AsByte() | (Avx2.ShiftRightLogical(scaleBytes.AsUInt16(), 2).AsByte() & Vector256.Create((byte)0x30));
+    }
+
+    /// <summary>vpshufb control: in each 128-bit lane, dword j (row 4·lane + j) gets byte 2j + e, zero-extended.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> WordControl(int e) =>
+        Vector256.Create(0x80808000u | (uint)e, 0x80808002u | (uint)e, 0x80808004u | (uint)e, 0x80808006u | (uint)e,
+            0x80808000u | (uint)e, 0x80808002u | (uint)e, 0x80808004u | (uint)e, 0x80808006u | (uint)e).AsByte();
+
+    /// <summary>vpshufb control: in each 128-bit lane, dword j gets byte 2j + e in both int16 halves (a min paired with itself for vpmaddwd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> PairControl(int e) =>
+        Vector256.Create(0x80008000u | (0x10001u * (uint)e), 0x80028002u | (0x10001u * (uint)e), 0x80048004u | (0x10001u * (uint)e), 0x80068006u | (0x10001u * (uint)e),
+            0x80008000u | (0x10001u * (uint)e), 0x80028002u | (0x10001u * (uint)e), 0x80048004u | (0x10001u * (uint)e), 0x80068006u | (0x10001u * (uint)e)).AsByte();
+}
