@@ -230,51 +230,16 @@ public static class Elementwise
         return (float)(j * Math.ScaleB(1.0, (int)n));
     }
 
-    private static Vector512<float> SiLU(Vector512<float> x)
-    {
-        var e = Exp(Vector512<float>.Zero - x, out var special);
-        if (special)
-        {
-            for (var k = 0; k < 16; k++)
-            {
-                e = e.WithElement(k, GgmlExp(0f - x[k]));
-            }
-        }
+    private static Vector512<float> SiLU(Vector512<float> x) => x / (Vector512<float>.One + Exp(Vector512<float>.Zero - x));
 
-        return x / (Vector512<float>.One + e);
-    }
+    private static Vector256<float> SiLU(Vector256<float> x) => x / (Vector256<float>.One + Exp(Vector256<float>.Zero - x));
 
-    private static Vector256<float> SiLU(Vector256<float> x)
-    {
-        var e = Exp(Vector256<float>.Zero - x, out var special);
-        if (special)
-        {
-            for (var k = 0; k < 8; k++)
-            {
-                e = e.WithElement(k, GgmlExp(0f - x[k]));
-            }
-        }
+    private static Vector128<float> SiLU(Vector128<float> x) => x / (Vector128<float>.One + Exp(Vector128<float>.Zero - x));
 
-        return x / (Vector256<float>.One + e);
-    }
-
-    private static Vector128<float> SiLU(Vector128<float> x)
-    {
-        var e = Exp(Vector128<float>.Zero - x, out var special);
-        if (special)
-        {
-            for (var k = 0; k < 4; k++)
-            {
-                e = e.WithElement(k, GgmlExp(0f - x[k]));
-            }
-        }
-
-        return x / (Vector128<float>.One + e);
-    }
-
-    // The vector forms of GgmlExp; special is set when a lane's 2^n is not a normal float (|n| > 126), which
-    // GgmlExp then handles lane by lane.
-    private static Vector512<float> Exp(Vector512<float> x, out bool special)
+    // The vector forms of GgmlExp. 2^n is applied in two steps, 2^(n/2) and then 2^(n − n/2): the first product
+    // is exact (j·2^(n/2) stays a normal float for |n| ≤ 192), the second rounds once, as vscalefps and GgmlExp's
+    // double product do, also where 2^n alone is not a normal float.
+    private static Vector512<float> Exp(Vector512<float> x)
     {
         var z = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(Shift));
         var n = z - Vector512.Create(Shift);
@@ -284,12 +249,14 @@ public static class Elementwise
             Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.Create(C5), b, Vector512.Create(C4)), u, Vector512.FusedMultiplyAdd(Vector512.Create(C3), b, Vector512.Create(C2))),
             u,
             Vector512.FusedMultiplyAdd(Vector512.Create(C1), b, Vector512<float>.One));
-        special = Vector512.GreaterThanAny(Vector512.Abs(n), Vector512.Create(126f));
-        var scale = (Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23;
-        return j * scale.AsSingle();
+        var ni = Vector512.ConvertToInt32(n);
+        var n1 = ni >> 1;
+        var scaled = j * ((n1 + Vector512.Create(127)) << 23).AsSingle() * ((ni - n1 + Vector512.Create(127)) << 23).AsSingle();
+        var saturated = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(n, Vector512<float>.Zero), Vector512<float>.Zero, Vector512.Create(float.PositiveInfinity));
+        return Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Abs(n), Vector512.Create(192f)), saturated, scaled);
     }
 
-    private static Vector256<float> Exp(Vector256<float> x, out bool special)
+    private static Vector256<float> Exp(Vector256<float> x)
     {
         var z = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Shift));
         var n = z - Vector256.Create(Shift);
@@ -299,12 +266,14 @@ public static class Elementwise
             Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(Vector256.Create(C5), b, Vector256.Create(C4)), u, Vector256.FusedMultiplyAdd(Vector256.Create(C3), b, Vector256.Create(C2))),
             u,
             Vector256.FusedMultiplyAdd(Vector256.Create(C1), b, Vector256<float>.One));
-        special = Vector256.GreaterThanAny(Vector256.Abs(n), Vector256.Create(126f));
-        var scale = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
-        return j * scale.AsSingle();
+        var ni = Vector256.ConvertToInt32(n);
+        var n1 = ni >> 1;
+        var scaled = j * ((n1 + Vector256.Create(127)) << 23).AsSingle() * ((ni - n1 + Vector256.Create(127)) << 23).AsSingle();
+        var saturated = Vector256.ConditionalSelect(Vector256.LessThanOrEqual(n, Vector256<float>.Zero), Vector256<float>.Zero, Vector256.Create(float.PositiveInfinity));
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Abs(n), Vector256.Create(192f)), saturated, scaled);
     }
 
-    private static Vector128<float> Exp(Vector128<float> x, out bool special)
+    private static Vector128<float> Exp(Vector128<float> x)
     {
         var z = Vector128.FusedMultiplyAdd(x, Vector128.Create(Log2E), Vector128.Create(Shift));
         var n = z - Vector128.Create(Shift);
@@ -314,9 +283,11 @@ public static class Elementwise
             Vector128.FusedMultiplyAdd(Vector128.FusedMultiplyAdd(Vector128.Create(C5), b, Vector128.Create(C4)), u, Vector128.FusedMultiplyAdd(Vector128.Create(C3), b, Vector128.Create(C2))),
             u,
             Vector128.FusedMultiplyAdd(Vector128.Create(C1), b, Vector128<float>.One));
-        special = Vector128.GreaterThanAny(Vector128.Abs(n), Vector128.Create(126f));
-        var scale = (Vector128.ConvertToInt32(n) + Vector128.Create(127)) << 23;
-        return j * scale.AsSingle();
+        var ni = Vector128.ConvertToInt32(n);
+        var n1 = ni >> 1;
+        var scaled = j * ((n1 + Vector128.Create(127)) << 23).AsSingle() * ((ni - n1 + Vector128.Create(127)) << 23).AsSingle();
+        var saturated = Vector128.ConditionalSelect(Vector128.LessThanOrEqual(n, Vector128<float>.Zero), Vector128<float>.Zero, Vector128.Create(float.PositiveInfinity));
+        return Vector128.ConditionalSelect(Vector128.GreaterThan(Vector128.Abs(n), Vector128.Create(192f)), saturated, scaled);
     }
 
     /// <summary>y = a + b (residual connections).</summary>
