@@ -45,6 +45,9 @@ public static unsafe partial class Interleaved8
             case GgmlType.Q4_K:
                 PackQ4_K(matrix, rowBytes, rowBytes / BlockQ4_K.Size, row, group);
                 break;
+            case GgmlType.Q6_K:
+                PackQ6_K(matrix, rowBytes, rowBytes / BlockQ6_K.Size, row, group);
+                break;
             default:
                 throw new NotSupportedException($"no interleaved layout for {GgmlTypes.NameOf((uint)type)}");
         }
@@ -61,6 +64,9 @@ public static unsafe partial class Interleaved8
                 break;
             case GgmlType.Q4_K:
                 UnpackQ4_K(group, b, r, block);
+                break;
+            case GgmlType.Q6_K:
+                UnpackQ6_K(group, b, r, block);
                 break;
             default:
                 throw new NotSupportedException($"no interleaved layout for {GgmlTypes.NameOf((uint)type)}");

@@ -1,0 +1,240 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace First.Cpu.Quants;
+
+/// <summary>
+/// The x86 products of eight interleaved Q6_K rows (<see cref="Interleaved8"/>'s Q6_K layout) with Q8_K
+/// activations, in integers as ggml's Q6_K · Q8_K: the six-bit levels (0..63) of four values of every row per
+/// operand, four byte-product instructions per group of 16, times the group's signed scale (vpmulld) into one
+/// sum per super-block, which starts from −32 · Σ_g sc_g · (Σ a of group g) for the levels' offset; then one
+/// conversion and multiply-add by d·d_a. vpmaddubsw cannot saturate here (2·63·127 &lt; 32767).
+/// </summary>
+public static unsafe partial class Interleaved8
+{
+    /// <summary>y[0..7] = the eight Q6_K rows · one Q8_K token.</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void DotQ6_K<TDot>(byte* group, byte* activations, int n, float* y)
+        where TDot : IByteDotAccumulate
+    {
+        var a = (BlockQ8_K*)activations;
+        Vector256<float> acc = default;
+        for (var b = 0; b < n / BlockQ6_K.Elements; b++, group += Q6_KGroupBlock, a++)
+        {
+            var sums = (int*)a->Bsums;
+            var offset = Vector256<int>.Zero;
+            for (var p = 0; p < 8; p++)
+            {
+                offset += Avx2.MultiplyAddAdjacent(Q6_KScalePair(group, p), Vector256.Create(sums[p]).AsInt16());
+            }
+
+            var s = Vector256<int>.Zero - Avx2.ShiftLeftLogical(offset, 5);
+            var x = a->Qs;
+            for (var h = 0; h < 2; h++, x += 128)
+            {
+                // Values 0..15 of each quarter (the even groups), then 16..31 (the odd ones): each ql and qh operand
+                // is loaded once and gives the levels of all four quarters.
+                s += Q6_KHalfGroups<TDot>(group, h, 0, x);
+                s += Q6_KHalfGroups<TDot>(group, h, 1, x + 16);
+            }
+
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Scales(group) * Vector256.Create(a->D), acc);
+        }
+
+        acc.Store(y);
+    }
+
+    /// <summary>
+    /// y[t·yStride + 0..7] = the eight Q6_K rows · token t, for four Q8_K tokens <paramref name="stride"/> bytes
+    /// apart: each operand's levels are made once for the four.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void Dot4Q6_K<TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+        where TDot : IByteDotAccumulate
+    {
+        BlockQ8_K* a0 = (BlockQ8_K*)activations, a1 = (BlockQ8_K*)(activations + stride), a2 = (BlockQ8_K*)(activations + (2 * stride)), a3 = (BlockQ8_K*)(activations + (3 * stride));
+
+        // As in Dot4Q4_K, the results accumulate in y, which leaves registers for vpdpbusd's accumulators.
+        float* y0 = y, y1 = y + yStride, y2 = y + (2 * yStride), y3 = y + (3 * yStride);
+        Vector256<float>.Zero.Store(y0);
+        Vector256<float>.Zero.Store(y1);
+        Vector256<float>.Zero.Store(y2);
+        Vector256<float>.Zero.Store(y3);
+        for (var b = 0; b < n / BlockQ6_K.Elements; b++, group += Q6_KGroupBlock, a0++, a1++, a2++, a3++)
+        {
+            Vector256<int> o0 = default, o1 = default, o2 = default, o3 = default;
+            int* b0 = (int*)a0->Bsums, b1 = (int*)a1->Bsums, b2 = (int*)a2->Bsums, b3 = (int*)a3->Bsums;
+            for (var p = 0; p < 8; p++)
+            {
+                var pair = Q6_KScalePair(group, p);
+                o0 += Avx2.MultiplyAddAdjacent(pair, Vector256.Create(b0[p]).AsInt16());
+                o1 += Avx2.MultiplyAddAdjacent(pair, Vector256.Create(b1[p]).AsInt16());
+                o2 += Avx2.MultiplyAddAdjacent(pair, Vector256.Create(b2[p]).AsInt16());
+                o3 += Avx2.MultiplyAddAdjacent(pair, Vector256.Create(b3[p]).AsInt16());
+            }
+
+            var s0 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(o0, 5);
+            var s1 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(o1, 5);
+            var s2 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(o2, 5);
+            var s3 = Vector256<int>.Zero - Avx2.ShiftLeftLogical(o3, 5);
+            sbyte* x0 = a0->Qs, x1 = a1->Qs, x2 = a2->Qs, x3 = a3->Qs;
+            for (var h = 0; h < 2; h++)
+            {
+                Q6_KQuarter4<TDot>(group, h, 0, x0, x1, x2, x3, ref s0, ref s1, ref s2, ref s3);
+                Q6_KQuarter4<TDot>(group, h, 1, x0, x1, x2, x3, ref s0, ref s1, ref s2, ref s3);
+                Q6_KQuarter4<TDot>(group, h, 2, x0, x1, x2, x3, ref s0, ref s1, ref s2, ref s3);
+                Q6_KQuarter4<TDot>(group, h, 3, x0, x1, x2, x3, ref s0, ref s1, ref s2, ref s3);
+            }
+
+            var d = Scales(group);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), d * Vector256.Create(a0->D), Avx.LoadVector256(y0)).Store(y0);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), d * Vector256.Create(a1->D), Avx.LoadVector256(y1)).Store(y1);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), d * Vector256.Create(a2->D), Avx.LoadVector256(y2)).Store(y2);
+            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), d * Vector256.Create(a3->D), Avx.LoadVector256(y3)).Store(y3);
+        }
+    }
+
+    /// <summary>
+    /// Quarter <paramref name="i"/> of half <paramref name="h"/> (32 values of every row, groups 2p and 2p + 1 with
+    /// p = 4h + i) against the activations at <paramref name="x"/>: Σ_e sc_(2p+e) · Σ q·a, every row in its lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6_KQuarter<TDot>(byte* group, int h, int i, sbyte* x)
+        where TDot : IByteDotAccumulate
+    {
+        var p = (4 * h) + i;
+        var pair = Q6_KScalePair(group, p).AsInt32();
+        var q = group + Q6_KTriple(h, 0);
+        var e = TDot.Accumulate(Vector256<int>.Zero, Q6_KLevels(q, i), Vector256.Create(*(int*)x).AsSByte());
+        e = TDot.Accumulate(e, Q6_KLevels(q + 96, i), Vector256.Create(*(int*)(x + 4)).AsSByte());
+        e = TDot.Accumulate(e, Q6_KLevels(q + 192, i), Vector256.Create(*(int*)(x + 8)).AsSByte());
+        e = TDot.Accumulate(e, Q6_KLevels(q + 288, i), Vector256.Create(*(int*)(x + 12)).AsSByte());
+        var o = TDot.Accumulate(Vector256<int>.Zero, Q6_KLevels(q + 384, i), Vector256.Create(*(int*)(x + 16)).AsSByte());
+        o = TDot.Accumulate(o, Q6_KLevels(q + 480, i), Vector256.Create(*(int*)(x + 20)).AsSByte());
+        o = TDot.Accumulate(o, Q6_KLevels(q + 576, i), Vector256.Create(*(int*)(x + 24)).AsSByte());
+        o = TDot.Accumulate(o, Q6_KLevels(q + 672, i), Vector256.Create(*(int*)(x + 28)).AsSByte());
+        return Avx2.MultiplyLow(e, Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(pair, 16), 16)) + Avx2.MultiplyLow(o, Avx2.ShiftRightArithmetic(pair, 16));
+    }
+
+    /// <summary>
+    /// Groups 2p + <paramref name="e"/> for the four quarters of half <paramref name="h"/> (p = 4h + i): values
+    /// 16e..16e + 15 of every quarter against the activations from <paramref name="x"/>, each times its scale.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6_KHalfGroups<TDot>(byte* group, int h, int e, sbyte* x)
+        where TDot : IByteDotAccumulate
+    {
+        var triple = group + Q6_KTriple(h, 4 * e);
+        var low4 = Vector256.Create((byte)0x0F);
+        var bits45 = Vector256.Create((byte)0x30);
+        Vector256<int> q0 = default, q1 = default, q2 = default, q3 = default;
+        for (var k = 0; k < 4; k++)
+        {
+            var l0 = Avx.LoadVector256(triple + (96 * k));
+            var l1 = Avx.LoadVector256(triple + (96 * k) + 32);
+            var hb = Avx.LoadVector256(triple + (96 * k) + 64).AsUInt16();
+            q0 = TDot.Accumulate(q0, (l0 & low4) | (Avx2.ShiftLeftLogical(hb, 4).AsByte() & bits45), Vector256.Create(*(int*)(x + (4 * k))).AsSByte());
+            q1 = TDot.Accumulate(q1, (l1 & low4) | (Avx2.ShiftLeftLogical(hb, 2).AsByte() & bits45), Vector256.Create(*(int*)(x + 32 + (4 * k))).AsSByte());
+            q2 = TDot.Accumulate(q2, (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb.AsByte() & bits45), Vector256.Create(*(int*)(x + 64 + (4 * k))).AsSByte());
+            q3 = TDot.Accumulate(q3, (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb, 2).AsByte() & bits45), Vector256.Create(*(int*)(x + 96 + (4 * k))).AsSByte());
+        }
+
+        return Avx2.MultiplyLow(q0, Q6_KScale(group, 4 * h, e)) + Avx2.MultiplyLow(q1, Q6_KScale(group, (4 * h) + 1, e))
+            + Avx2.MultiplyLow(q2, Q6_KScale(group, (4 * h) + 2, e)) + Avx2.MultiplyLow(q3, Q6_KScale(group, (4 * h) + 3, e));
+    }
+
+    /// <summary>The scale of group 2p + <paramref name="e"/> of the eight rows, one int32 per row lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Q6_KScale(byte* group, int p, int e)
+    {
+        var pair = Q6_KScalePair(group, p).AsInt32();
+        return e == 0 ? Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(pair, 16), 16) : Avx2.ShiftRightArithmetic(pair, 16);
+    }
+
+    /// <summary>As <see cref="Q6_KQuarter{TDot}"/> for four tokens, added to their sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q6_KQuarter4<TDot>(byte* group, int h, int i, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3,
+        ref Vector256<int> s0, ref Vector256<int> s1, ref Vector256<int> s2, ref Vector256<int> s3)
+        where TDot : IByteDotAccumulate
+    {
+        var pair = Q6_KScalePair(group, (4 * h) + i).AsInt32();
+        var q = group + Q6_KTriple(h, 0);
+        var o = (128 * h) + (32 * i);
+        var v0 = Q6_KLevels(q + 0, i);
+        var e0 = TDot.Accumulate(Vector256<int>.Zero, v0, Vector256.Create(*(int*)(x0 + o + 0)).AsSByte());
+        var e1 = TDot.Accumulate(Vector256<int>.Zero, v0, Vector256.Create(*(int*)(x1 + o + 0)).AsSByte());
+        var e2 = TDot.Accumulate(Vector256<int>.Zero, v0, Vector256.Create(*(int*)(x2 + o + 0)).AsSByte());
+        var e3 = TDot.Accumulate(Vector256<int>.Zero, v0, Vector256.Create(*(int*)(x3 + o + 0)).AsSByte());
+        var v1 = Q6_KLevels(q + 96, i);
+        e0 = TDot.Accumulate(e0, v1, Vector256.Create(*(int*)(x0 + o + 4)).AsSByte());
+        e1 = TDot.Accumulate(e1, v1, Vector256.Create(*(int*)(x1 + o + 4)).AsSByte());
+        e2 = TDot.Accumulate(e2, v1, Vector256.Create(*(int*)(x2 + o + 4)).AsSByte());
+        e3 = TDot.Accumulate(e3, v1, Vector256.Create(*(int*)(x3 + o + 4)).AsSByte());
+        var v2 = Q6_KLevels(q + 192, i);
+        e0 = TDot.Accumulate(e0, v2, Vector256.Create(*(int*)(x0 + o + 8)).AsSByte());
+        e1 = TDot.Accumulate(e1, v2, Vector256.Create(*(int*)(x1 + o + 8)).AsSByte());
+        e2 = TDot.Accumulate(e2, v2, Vector256.Create(*(int*)(x2 + o + 8)).AsSByte());
+        e3 = TDot.Accumulate(e3, v2, Vector256.Create(*(int*)(x3 + o + 8)).AsSByte());
+        var v3 = Q6_KLevels(q + 288, i);
+        e0 = TDot.Accumulate(e0, v3, Vector256.Create(*(int*)(x0 + o + 12)).AsSByte());
+        e1 = TDot.Accumulate(e1, v3, Vector256.Create(*(int*)(x1 + o + 12)).AsSByte());
+        e2 = TDot.Accumulate(e2, v3, Vector256.Create(*(int*)(x2 + o + 12)).AsSByte());
+        e3 = TDot.Accumulate(e3, v3, Vector256.Create(*(int*)(x3 + o + 12)).AsSByte());
+        var sc0 = Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(pair, 16), 16);
+        s0 += Avx2.MultiplyLow(e0, sc0);
+        s1 += Avx2.MultiplyLow(e1, sc0);
+        s2 += Avx2.MultiplyLow(e2, sc0);
+        s3 += Avx2.MultiplyLow(e3, sc0);
+
+        var v4 = Q6_KLevels(q + 384, i);
+        var f0 = TDot.Accumulate(Vector256<int>.Zero, v4, Vector256.Create(*(int*)(x0 + o + 16)).AsSByte());
+        var f1 = TDot.Accumulate(Vector256<int>.Zero, v4, Vector256.Create(*(int*)(x1 + o + 16)).AsSByte());
+        var f2 = TDot.Accumulate(Vector256<int>.Zero, v4, Vector256.Create(*(int*)(x2 + o + 16)).AsSByte());
+        var f3 = TDot.Accumulate(Vector256<int>.Zero, v4, Vector256.Create(*(int*)(x3 + o + 16)).AsSByte());
+        var v5 = Q6_KLevels(q + 480, i);
+        f0 = TDot.Accumulate(f0, v5, Vector256.Create(*(int*)(x0 + o + 20)).AsSByte());
+        f1 = TDot.Accumulate(f1, v5, Vector256.Create(*(int*)(x1 + o + 20)).AsSByte());
+        f2 = TDot.Accumulate(f2, v5, Vector256.Create(*(int*)(x2 + o + 20)).AsSByte());
+        f3 = TDot.Accumulate(f3, v5, Vector256.Create(*(int*)(x3 + o + 20)).AsSByte());
+        var v6 = Q6_KLevels(q + 576, i);
+        f0 = TDot.Accumulate(f0, v6, Vector256.Create(*(int*)(x0 + o + 24)).AsSByte());
+        f1 = TDot.Accumulate(f1, v6, Vector256.Create(*(int*)(x1 + o + 24)).AsSByte());
+        f2 = TDot.Accumulate(f2, v6, Vector256.Create(*(int*)(x2 + o + 24)).AsSByte());
+        f3 = TDot.Accumulate(f3, v6, Vector256.Create(*(int*)(x3 + o + 24)).AsSByte());
+        var v7 = Q6_KLevels(q + 672, i);
+        f0 = TDot.Accumulate(f0, v7, Vector256.Create(*(int*)(x0 + o + 28)).AsSByte());
+        f1 = TDot.Accumulate(f1, v7, Vector256.Create(*(int*)(x1 + o + 28)).AsSByte());
+        f2 = TDot.Accumulate(f2, v7, Vector256.Create(*(int*)(x2 + o + 28)).AsSByte());
+        f3 = TDot.Accumulate(f3, v7, Vector256.Create(*(int*)(x3 + o + 28)).AsSByte());
+        var sc1 = Avx2.ShiftRightArithmetic(pair, 16);
+        s0 += Avx2.MultiplyLow(f0, sc1);
+        s1 += Avx2.MultiplyLow(f1, sc1);
+        s2 += Avx2.MultiplyLow(f2, sc1);
+        s3 += Avx2.MultiplyLow(f3, sc1);
+    }
+
+    /// <summary>The scales of groups 2p and 2p + 1 of the eight rows: int16 pairs (sc_2p, sc_2p+1), one per row lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Q6_KScalePair(byte* group, int p) =>
+        Avx2.ConvertToVector256Int16(Sse2.LoadVector128((sbyte*)group + Q6_KScales + (16 * p)));
+
+    /// <summary>The six-bit levels of quarter <paramref name="i"/> from an operand triple (its ql operand, then the qh one; as Q6_K.cs's layout says).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Q6_KLevels(byte* triple, int i)
+    {
+        var l = Avx.LoadVector256(triple + (32 * (i & 1)));
+        var hb = Avx.LoadVector256(triple + 64).AsUInt16();
+        var nibbles = i < 2 ? l & Vector256.Create((byte)0x0F) : Avx2.ShiftRightLogical(l.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+        var bits = i switch
+        {
+            0 => Avx2.ShiftLeftLogical(hb, 4),
+            1 => Avx2.ShiftLeftLogical(hb, 2),
+            2 => hb,
+            _ => Avx2.ShiftRightLogical(hb, 2),
+        };
+        return nibbles | (bits.AsByte() & Vector256.Create((byte)0x30));
+    }
+}
