@@ -236,6 +236,7 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q6_K, KernelPath.Avx2, "Q6_K.DotInterleavedAvx2", &Q6_K.DotInterleavedAvx2, &Q6_K.Dot4InterleavedAvx2, null),
         new(GgmlType.Q4_0, KernelPath.DotProd, "Q4_0.DotInterleavedAdvSimdDp", &Q4_0.DotInterleavedAdvSimdDp, &Q4_0.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q8_0, KernelPath.DotProd, "Q8_0.DotInterleavedAdvSimdDp", &Q8_0.DotInterleavedAdvSimdDp, &Q8_0.Dot4InterleavedAdvSimdDp, null),
+        new(GgmlType.Q4_K, KernelPath.DotProd, "Q4_K.DotInterleavedAdvSimdDp", &Q4_K.DotInterleavedAdvSimdDp, &Q4_K.Dot4InterleavedAdvSimdDp, null),
     ];
 
     private static readonly QuantizeKernel[] s_quantizers =
