@@ -237,6 +237,7 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q4_0, KernelPath.DotProd, "Q4_0.DotInterleavedAdvSimdDp", &Q4_0.DotInterleavedAdvSimdDp, &Q4_0.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q8_0, KernelPath.DotProd, "Q8_0.DotInterleavedAdvSimdDp", &Q8_0.DotInterleavedAdvSimdDp, &Q8_0.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q4_K, KernelPath.DotProd, "Q4_K.DotInterleavedAdvSimdDp", &Q4_K.DotInterleavedAdvSimdDp, &Q4_K.Dot4InterleavedAdvSimdDp, null),
+        new(GgmlType.Q6_K, KernelPath.DotProd, "Q6_K.DotInterleavedAdvSimdDp", &Q6_K.DotInterleavedAdvSimdDp, &Q6_K.Dot4InterleavedAdvSimdDp, null),
     ];
 
     private static readonly QuantizeKernel[] s_quantizers =
