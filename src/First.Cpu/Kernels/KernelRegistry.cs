@@ -245,6 +245,7 @@ public static unsafe class KernelRegistry
         new(ActivationFormat.Q8, KernelPath.Vector, "Q8Activations.QuantizeVector", &Q8Activations.QuantizeVector),
         new(ActivationFormat.Q8, KernelPath.Scalar, "Q8Activations.Quantize", &Q8Activations.Quantize),
         new(ActivationFormat.Q8_1, KernelPath.Scalar, "Q8_1.Quantize", &Q8_1.Quantize),
+        new(ActivationFormat.Q8_K, KernelPath.Vector, "Q8_K.QuantizeVector", &Q8_K.QuantizeVector),
         new(ActivationFormat.Q8_K, KernelPath.Scalar, "Q8_K.Quantize", &Q8_K.Quantize),
         new(ActivationFormat.F16, KernelPath.Scalar, "F16.Quantize", &F16.Quantize),
         new(ActivationFormat.BF16, KernelPath.Scalar, "BF16.Quantize", &BF16.Quantize),

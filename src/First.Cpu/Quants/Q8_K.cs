@@ -1,4 +1,7 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace First.Cpu.Quants;
 
@@ -71,6 +74,66 @@ public static unsafe class Q8_K
             y[i].D = 1 / iscale;
         }
     }
+
+    /// <summary>
+    /// <see cref="Quantize"/> with 128-bit vectors (SSE/AVX or NEON), the same bytes: the largest magnitude
+    /// first, then the first value that has it (as the scalar loop finds it; NaN never wins), then
+    /// nearest_int's float trick lane by lane, so out-of-range and non-finite products give the scalar's bytes too.
+    /// </summary>
+    [SkipLocalsInit]
+    public static void QuantizeVector(float* x, void* blocks, int n)
+    {
+        var y = (BlockQ8_K*)blocks;
+        for (var i = 0; i < n / BlockQ8_K.Elements; i++, x += BlockQ8_K.Elements)
+        {
+            var vmax = Vector128<float>.Zero;
+            for (var j = 0; j < 256; j += 4)
+            {
+                var a = Vector128.Abs(Vector128.Load(x + j));
+                vmax = Vector128.ConditionalSelect(Vector128.GreaterThan(a, vmax), a, vmax);
+            }
+
+            var amax = MathF.Max(MathF.Max(vmax[0], vmax[1]), MathF.Max(vmax[2], vmax[3]));
+            if (amax == 0)
+            {
+                y[i] = default;
+                continue;
+            }
+
+            var first = 0;
+            for (var j = 0; j < 256; j += 4)
+            {
+                var hits = Vector128.Equals(Vector128.Abs(Vector128.Load(x + j)), Vector128.Create(amax)).ExtractMostSignificantBits();
+                if (hits != 0)
+                {
+                    first = j + BitOperations.TrailingZeroCount(hits);
+                    break;
+                }
+            }
+
+            var iscale = -127f / x[first];
+            var q = (sbyte*)y[i].Qs;
+            var sums = y[i].Bsums;
+            for (var j = 0; j < 256; j += 16)
+            {
+                var q0 = NearestIntMax127(Vector128.Load(x + j) * iscale);
+                var q1 = NearestIntMax127(Vector128.Load(x + j + 4) * iscale);
+                var q2 = NearestIntMax127(Vector128.Load(x + j + 8) * iscale);
+                var q3 = NearestIntMax127(Vector128.Load(x + j + 12) * iscale);
+                var bytes = Vector128.Narrow(Vector128.Narrow(q0, q1), Vector128.Narrow(q2, q3));
+                bytes.Store(q + j);
+                sums[j / 16] = (short)(Vector128.Sum(Vector128.WidenLower(Vector128.WidenLower(bytes))) + Vector128.Sum(Vector128.WidenUpper(Vector128.WidenLower(bytes)))
+                    + Vector128.Sum(Vector128.WidenLower(Vector128.WidenUpper(bytes))) + Vector128.Sum(Vector128.WidenUpper(Vector128.WidenUpper(bytes))));
+            }
+
+            y[i].D = 1 / iscale;
+        }
+    }
+
+    /// <summary>min(127, nearest_int(v)) per lane, nearest_int being ggml's float trick (<see cref="CFloat.NearestInt"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> NearestIntMax127(Vector128<float> v) =>
+        Vector128.Min(((v + Vector128.Create(12582912f)).AsInt32() & Vector128.Create(0x007fffff)) - Vector128.Create(0x00400000), Vector128.Create(127));
 
     /// <summary>Blocks → floats.</summary>
     public static void Dequantize(void* blocks, float* y, int n)
