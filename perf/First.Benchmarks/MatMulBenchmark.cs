@@ -28,7 +28,7 @@ public unsafe class MatMulBenchmark : IThroughput
     private byte* _scratch;
     private WorkerPool? _pool;
 
-    [Params("Q4_0", "Q8_0")]
+    [Params("Q4_0", "Q8_0", "Q4_K", "Q6_K")]
     public string Type { get; set; } = "Q4_0";
 
     [ParamsSource(nameof(KernelPaths))]
