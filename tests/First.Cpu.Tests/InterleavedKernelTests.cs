@@ -118,6 +118,7 @@ public sealed unsafe class InterleavedKernelTests
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K)]
     public void Products_through_the_interleaved_copy_match_the_scalar_dot_of_every_row_and_token(GgmlType type)
     {

@@ -232,11 +232,14 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q8_0, KernelPath.Avx2, "Q8_0.DotInterleavedAvx2", &Q8_0.DotInterleavedAvx2, &Q8_0.Dot4InterleavedAvx2, &Q8_0.Dot4PairInterleavedAvx2),
         new(GgmlType.Q4_K, KernelPath.AvxVnni, "Q4_K.DotInterleavedAvxVnni", &Q4_K.DotInterleavedAvxVnni, &Q4_K.Dot4InterleavedAvxVnni, null),
         new(GgmlType.Q4_K, KernelPath.Avx2, "Q4_K.DotInterleavedAvx2", &Q4_K.DotInterleavedAvx2, &Q4_K.Dot4InterleavedAvx2, null),
+        new(GgmlType.Q5_K, KernelPath.AvxVnni, "Q5_K.DotInterleavedAvxVnni", &Q5_K.DotInterleavedAvxVnni, &Q5_K.Dot4InterleavedAvxVnni, null),
+        new(GgmlType.Q5_K, KernelPath.Avx2, "Q5_K.DotInterleavedAvx2", &Q5_K.DotInterleavedAvx2, &Q5_K.Dot4InterleavedAvx2, null),
         new(GgmlType.Q6_K, KernelPath.AvxVnni, "Q6_K.DotInterleavedAvxVnni", &Q6_K.DotInterleavedAvxVnni, &Q6_K.Dot4InterleavedAvxVnni, null),
         new(GgmlType.Q6_K, KernelPath.Avx2, "Q6_K.DotInterleavedAvx2", &Q6_K.DotInterleavedAvx2, &Q6_K.Dot4InterleavedAvx2, null),
         new(GgmlType.Q4_0, KernelPath.DotProd, "Q4_0.DotInterleavedAdvSimdDp", &Q4_0.DotInterleavedAdvSimdDp, &Q4_0.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q8_0, KernelPath.DotProd, "Q8_0.DotInterleavedAdvSimdDp", &Q8_0.DotInterleavedAdvSimdDp, &Q8_0.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q4_K, KernelPath.DotProd, "Q4_K.DotInterleavedAdvSimdDp", &Q4_K.DotInterleavedAdvSimdDp, &Q4_K.Dot4InterleavedAdvSimdDp, null),
+        new(GgmlType.Q5_K, KernelPath.DotProd, "Q5_K.DotInterleavedAdvSimdDp", &Q5_K.DotInterleavedAdvSimdDp, &Q5_K.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q6_K, KernelPath.DotProd, "Q6_K.DotInterleavedAdvSimdDp", &Q6_K.DotInterleavedAdvSimdDp, &Q6_K.Dot4InterleavedAdvSimdDp, null),
     ];
 

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.Arm;
 namespace First.Cpu.Quants;
 
 /// <summary>
-/// The arm64 products of eight interleaved Q4_K rows with Q8_K activations, with the dot-product extension.
+/// The arm64 products of eight interleaved Q4_K or Q5_K rows with Q8_K activations, with the dot-product extension.
 /// The layout's 32-byte units hold rows 0..3 in their first 16 bytes and rows 4..7 in the next 16, so each half
 /// of the rows is a 16-byte register: sdot by element pairs a nibble operand with one group of four activation
 /// bytes, a table lookup (tbl) spreads the half's scales and mins into its int32 lanes, and the sums are the x86
@@ -16,23 +16,24 @@ public static unsafe partial class Interleaved8
     /// <summary>y[0..7] = the eight Q4_K rows · one Q8_K token.</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void DotQ4_KArm(byte* group, byte* activations, int n, float* y)
+    internal static void DotScaleMinArm<TLayout>(byte* group, byte* activations, int n, float* y)
+        where TLayout : IScaleMinLayout
     {
         var a = (BlockQ8_K*)activations;
         var scales = stackalloc Vector128<int>[8];
         var mins = stackalloc Vector128<int>[8];
         Vector128<float> acc0 = default, acc1 = default;
-        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, a++)
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += TLayout.GroupBlock, a++)
         {
             var da = Vector128.Create(a->D);
             var (d0, d1) = ScalesArm(group);
             var (n0, n1) = ScalesArm(group + 16);
             Q4_KScaleMinsArm(group, 0, scales, mins);
-            var (s0, m0) = Q4_KSumsArm(group, a, 0, scales, mins);
+            var (s0, m0) = Q4_KSumsArm<TLayout>(group, a, 0, scales, mins);
             acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(s0), d0 * da);
             acc0 = AdvSimd.FusedMultiplySubtract(acc0, AdvSimd.ConvertToSingle(m0), n0 * da);
             Q4_KScaleMinsArm(group, 1, scales, mins);
-            var (s1, m1) = Q4_KSumsArm(group, a, 1, scales, mins);
+            var (s1, m1) = Q4_KSumsArm<TLayout>(group, a, 1, scales, mins);
             acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(s1), d1 * da);
             acc1 = AdvSimd.FusedMultiplySubtract(acc1, AdvSimd.ConvertToSingle(m1), n1 * da);
         }
@@ -47,25 +48,26 @@ public static unsafe partial class Interleaved8
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void Dot4Q4_KArm(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+    internal static void Dot4ScaleMinArm<TLayout>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+        where TLayout : IScaleMinLayout
     {
         var scales = stackalloc Vector128<int>[8];
         var mins = stackalloc Vector128<int>[8];
         Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector128<float> b0 = default, b1 = default, b2 = default, b3 = default;
         BlockQ8_K* x0 = (BlockQ8_K*)activations, x1 = (BlockQ8_K*)(activations + stride), x2 = (BlockQ8_K*)(activations + (2 * stride)), x3 = (BlockQ8_K*)(activations + (3 * stride));
-        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, x0++, x1++, x2++, x3++)
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += TLayout.GroupBlock, x0++, x1++, x2++, x3++)
         {
             var (d0, d1) = ScalesArm(group);
             var (n0, n1) = ScalesArm(group + 16);
             Q4_KScaleMinsArm(group, 0, scales, mins);
-            var (s0, s1, s2, s3) = Q4_KSums4Arm(group, 0, scales, x0, x1, x2, x3);
+            var (s0, s1, s2, s3) = Q4_KSums4Arm<TLayout>(group, 0, scales, x0, x1, x2, x3);
             a0 = Q4_KAccumulateArm(a0, s0, Q4_KMinsArm(mins, x0), d0, n0, x0->D);
             a1 = Q4_KAccumulateArm(a1, s1, Q4_KMinsArm(mins, x1), d0, n0, x1->D);
             a2 = Q4_KAccumulateArm(a2, s2, Q4_KMinsArm(mins, x2), d0, n0, x2->D);
             a3 = Q4_KAccumulateArm(a3, s3, Q4_KMinsArm(mins, x3), d0, n0, x3->D);
             Q4_KScaleMinsArm(group, 1, scales, mins);
-            (s0, s1, s2, s3) = Q4_KSums4Arm(group, 1, scales, x0, x1, x2, x3);
+            (s0, s1, s2, s3) = Q4_KSums4Arm<TLayout>(group, 1, scales, x0, x1, x2, x3);
             b0 = Q4_KAccumulateArm(b0, s0, Q4_KMinsArm(mins, x0), d1, n1, x0->D);
             b1 = Q4_KAccumulateArm(b1, s1, Q4_KMinsArm(mins, x1), d1, n1, x1->D);
             b2 = Q4_KAccumulateArm(b2, s2, Q4_KMinsArm(mins, x2), d1, n1, x2->D);
@@ -107,38 +109,22 @@ public static unsafe partial class Interleaved8
 
     /// <summary>Four tokens against one half of the rows: each pair of groups' sixteen nibble operands is unpacked once for the four.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<int>, Vector128<int>, Vector128<int>, Vector128<int>) Q4_KSums4Arm(byte* group, int half, Vector128<int>* scales,
+    private static (Vector128<int>, Vector128<int>, Vector128<int>, Vector128<int>) Q4_KSums4Arm<TLayout>(byte* group, int half, Vector128<int>* scales,
         BlockQ8_K* a0, BlockQ8_K* a1, BlockQ8_K* a2, BlockQ8_K* a3)
+        where TLayout : IScaleMinLayout
     {
         Vector128<int> s0 = default, s1 = default, s2 = default, s3 = default;
-        var mask = Vector128.Create((byte)0x0F);
         for (var h = 0; h < 4; h++)
         {
-            var q = group + Q4_KQuants + (256 * h) + (16 * half);
-            var w0 = AdvSimd.LoadVector128(q);
-            var w1 = AdvSimd.LoadVector128(q + 32);
-            var w2 = AdvSimd.LoadVector128(q + 64);
-            var w3 = AdvSimd.LoadVector128(q + 96);
-            var w4 = AdvSimd.LoadVector128(q + 128);
-            var w5 = AdvSimd.LoadVector128(q + 160);
-            var w6 = AdvSimd.LoadVector128(q + 192);
-            var w7 = AdvSimd.LoadVector128(q + 224);
-            var e0 = (w0 & mask).AsSByte();
-            var e1 = (w1 & mask).AsSByte();
-            var e2 = (w2 & mask).AsSByte();
-            var e3 = (w3 & mask).AsSByte();
-            var e4 = (w4 & mask).AsSByte();
-            var e5 = (w5 & mask).AsSByte();
-            var e6 = (w6 & mask).AsSByte();
-            var e7 = (w7 & mask).AsSByte();
-            var o0 = AdvSimd.ShiftRightLogical(w0, 4).AsSByte();
-            var o1 = AdvSimd.ShiftRightLogical(w1, 4).AsSByte();
-            var o2 = AdvSimd.ShiftRightLogical(w2, 4).AsSByte();
-            var o3 = AdvSimd.ShiftRightLogical(w3, 4).AsSByte();
-            var o4 = AdvSimd.ShiftRightLogical(w4, 4).AsSByte();
-            var o5 = AdvSimd.ShiftRightLogical(w5, 4).AsSByte();
-            var o6 = AdvSimd.ShiftRightLogical(w6, 4).AsSByte();
-            var o7 = AdvSimd.ShiftRightLogical(w7, 4).AsSByte();
+            var q = group + TLayout.Quants + (256 * h) + (16 * half);
+            var (e0, o0) = LevelsArm<TLayout>(group, q, 0, h, half);
+            var (e1, o1) = LevelsArm<TLayout>(group, q, 1, h, half);
+            var (e2, o2) = LevelsArm<TLayout>(group, q, 2, h, half);
+            var (e3, o3) = LevelsArm<TLayout>(group, q, 3, h, half);
+            var (e4, o4) = LevelsArm<TLayout>(group, q, 4, h, half);
+            var (e5, o5) = LevelsArm<TLayout>(group, q, 5, h, half);
+            var (e6, o6) = LevelsArm<TLayout>(group, q, 6, h, half);
+            var (e7, o7) = LevelsArm<TLayout>(group, q, 7, h, half);
             var se = scales[2 * h];
             var so = scales[(2 * h) + 1];
             var x = a0->Qs + (64 * h);
@@ -196,35 +182,49 @@ public static unsafe partial class Interleaved8
 
     /// <summary>One token against one half of the rows, with that half's unpacked scales and mins.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<int> Sum, Vector128<int> Mins) Q4_KSumsArm(byte* group, BlockQ8_K* a, int half, Vector128<int>* scales, Vector128<int>* mins)
+    private static (Vector128<int> Sum, Vector128<int> Mins) Q4_KSumsArm<TLayout>(byte* group, BlockQ8_K* a, int half, Vector128<int>* scales, Vector128<int>* mins)
+        where TLayout : IScaleMinLayout
     {
         var m = Q4_KMinsArm(mins, a);
         var s = Vector128<int>.Zero;
         var x = a->Qs;
         for (var h = 0; h < 4; h++, x += 64)
         {
-            var q = group + Q4_KQuants + (256 * h) + (16 * half);
-            var mask = Vector128.Create((byte)0x0F);
-            var lo = AdvSimd.LoadVector128(x);
-            var hi = AdvSimd.LoadVector128(x + 16);
-            var lo2 = AdvSimd.LoadVector128(x + 32);
-            var hi2 = AdvSimd.LoadVector128(x + 48);
-            var w0 = AdvSimd.LoadVector128(q);
-            var w1 = AdvSimd.LoadVector128(q + 32);
-            var w2 = AdvSimd.LoadVector128(q + 64);
-            var w3 = AdvSimd.LoadVector128(q + 96);
-            var w4 = AdvSimd.LoadVector128(q + 128);
-            var w5 = AdvSimd.LoadVector128(q + 160);
-            var w6 = AdvSimd.LoadVector128(q + 192);
-            var w7 = AdvSimd.LoadVector128(q + 224);
-            var even = Chain(Vector128<int>.Zero, (w0 & mask).AsSByte(), (w1 & mask).AsSByte(), (w2 & mask).AsSByte(), (w3 & mask).AsSByte(),
-                (w4 & mask).AsSByte(), (w5 & mask).AsSByte(), (w6 & mask).AsSByte(), (w7 & mask).AsSByte(), lo, hi);
-            var odd = Chain(Vector128<int>.Zero, AdvSimd.ShiftRightLogical(w0, 4).AsSByte(), AdvSimd.ShiftRightLogical(w1, 4).AsSByte(),
-                AdvSimd.ShiftRightLogical(w2, 4).AsSByte(), AdvSimd.ShiftRightLogical(w3, 4).AsSByte(), AdvSimd.ShiftRightLogical(w4, 4).AsSByte(),
-                AdvSimd.ShiftRightLogical(w5, 4).AsSByte(), AdvSimd.ShiftRightLogical(w6, 4).AsSByte(), AdvSimd.ShiftRightLogical(w7, 4).AsSByte(), lo2, hi2);
+            var q = group + TLayout.Quants + (256 * h) + (16 * half);
+            var (e0, o0) = LevelsArm<TLayout>(group, q, 0, h, half);
+            var (e1, o1) = LevelsArm<TLayout>(group, q, 1, h, half);
+            var (e2, o2) = LevelsArm<TLayout>(group, q, 2, h, half);
+            var (e3, o3) = LevelsArm<TLayout>(group, q, 3, h, half);
+            var (e4, o4) = LevelsArm<TLayout>(group, q, 4, h, half);
+            var (e5, o5) = LevelsArm<TLayout>(group, q, 5, h, half);
+            var (e6, o6) = LevelsArm<TLayout>(group, q, 6, h, half);
+            var (e7, o7) = LevelsArm<TLayout>(group, q, 7, h, half);
+            var even = Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16));
+            var odd = Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48));
             s = AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s, even, scales[2 * h]), odd, scales[(2 * h) + 1]);
         }
 
         return (s, m);
+    }
+
+    /// <summary>
+    /// The levels of operand k of groups 2h (low nibbles) and 2h + 1 (high nibbles) for one half of the rows, with
+    /// Q5_K's fifth bits (bits 2h and 2h + 1 of the qh operand's bytes) as bit 4.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<sbyte> Even, Vector128<sbyte> Odd) LevelsArm<TLayout>(byte* group, byte* q, int k, int h, int half)
+        where TLayout : IScaleMinLayout
+    {
+        var w = AdvSimd.LoadVector128(q + (32 * k));
+        var even = w & Vector128.Create((byte)0x0F);
+        var odd = AdvSimd.ShiftRightLogical(w, 4);
+        if (TLayout.FifthBits)
+        {
+            var qh = AdvSimd.LoadVector128(group + Q5_KHigh + (32 * k) + (16 * half));
+            even |= AdvSimd.ShiftLogical(qh, Vector128.Create((sbyte)(4 - (2 * h)))) & Vector128.Create((byte)0x10);
+            odd |= AdvSimd.ShiftLogical(qh, Vector128.Create((sbyte)(3 - (2 * h)))) & Vector128.Create((byte)0x10);
+        }
+
+        return (even.AsSByte(), odd.AsSByte());
     }
 }

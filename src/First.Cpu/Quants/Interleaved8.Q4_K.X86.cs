@@ -5,25 +5,59 @@ using System.Runtime.Intrinsics.X86;
 namespace First.Cpu.Quants;
 
 /// <summary>
-/// The x86 products of eight interleaved Q4_K rows (<see cref="Interleaved8"/>'s Q4_K layout) with Q8_K
+/// The x86 products of eight interleaved Q4_K or Q5_K rows (<see cref="Interleaved8"/>'s layouts) with Q8_K
 /// activations, summing in integers as ggml's Q4_K · Q8_K does: per group of 32 values, eight byte-product
 /// instructions (one operand, one broadcast group of four activation bytes) give every row's Σ q·a in its
 /// int32 lane; times the rows' six-bit scales (vpmulld) into one integer sum per super-block; the mins against
 /// the activations' sums of 16 (vpmaddwd). One conversion and multiply-add by d·d_a and by dmin·d_a per
 /// super-block. With vpdpbusd the high nibbles are taken in place (q·16, at most 240·127·32 per group, exact
 /// in int32) and the group sum shifted back; vpmaddubsw would saturate on them, so AVX2 shifts them down.
+/// Q5_K's fifth bits come from the qh operands (bit 2h or 2h + 1 of the byte, as bit 4 of the level).
 /// </summary>
+internal interface IScaleMinLayout
+{
+    /// <summary>Bytes of a group super-block.</summary>
+    static abstract int GroupBlock { get; }
+
+    /// <summary>Offset of the nibble operands.</summary>
+    static abstract int Quants { get; }
+
+    /// <summary>Whether each value has a fifth bit in the qh operands (Q5_K).</summary>
+    static abstract bool FifthBits { get; }
+}
+
+/// <summary>Q4_K's eight-row layout.</summary>
+internal readonly struct Q4_KLayout : IScaleMinLayout
+{
+    public static int GroupBlock => Interleaved8.Q4_KGroupBlock;
+
+    public static int Quants => Interleaved8.Q4_KQuants;
+
+    public static bool FifthBits => false;
+}
+
+/// <summary>Q5_K's eight-row layout.</summary>
+internal readonly struct Q5_KLayout : IScaleMinLayout
+{
+    public static int GroupBlock => Interleaved8.Q5_KGroupBlock;
+
+    public static int Quants => Interleaved8.Q5_KQuants;
+
+    public static bool FifthBits => true;
+}
+
 public static unsafe partial class Interleaved8
 {
-    /// <summary>y[0..7] = the eight Q4_K rows · one Q8_K token.</summary>
+    /// <summary>y[0..7] = the eight Q4_K (or Q5_K) rows · one Q8_K token.</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void DotQ4_K<TDot>(byte* group, byte* activations, int n, float* y)
+    internal static void DotScaleMin<TLayout, TDot>(byte* group, byte* activations, int n, float* y)
+        where TLayout : IScaleMinLayout
         where TDot : IByteDotAccumulate
     {
         var a = (BlockQ8_K*)activations;
         Vector256<float> acc = default;
-        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, a++)
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += TLayout.GroupBlock, a++)
         {
             var x = a->Qs;
             var sums = (int*)a->Bsums;
@@ -39,7 +73,7 @@ public static unsafe partial class Interleaved8
                     m += Avx2.MultiplyAddAdjacent(Avx2.Shuffle(mins, PairControl(0)).AsInt16(), Vector256.Create(sums[2 * h]).AsInt16())
                         + Avx2.MultiplyAddAdjacent(Avx2.Shuffle(mins, PairControl(1)).AsInt16(), Vector256.Create(sums[(2 * h) + 1]).AsInt16());
 
-                    var (even, odd) = Q4_KGroups<TDot>(group + Q4_KQuants + (256 * h), x + (64 * h));
+                    var (even, odd) = Q4_KGroups<TLayout, TDot>(group, h, x + (64 * h));
                     s += Avx2.MultiplyLow(even, Avx2.Shuffle(scales, WordControl(0)).AsInt32()) + Avx2.MultiplyLow(odd, Avx2.Shuffle(scales, WordControl(1)).AsInt32());
 
                     scales = Avx2.ShiftRightLogical128BitLane(scales, 8);
@@ -56,12 +90,13 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>
-    /// y[t·yStride + 0..7] = the eight Q4_K rows · token t, for four Q8_K tokens <paramref name="stride"/> bytes
-    /// apart: each operand is loaded and split into nibbles once for the four.
+    /// y[t·yStride + 0..7] = the eight Q4_K (or Q5_K) rows · token t, for four Q8_K tokens <paramref name="stride"/>
+    /// bytes apart: each operand is loaded and split into levels once for the four.
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void Dot4Q4_K<TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+    internal static void Dot4ScaleMin<TLayout, TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+        where TLayout : IScaleMinLayout
         where TDot : IByteDotAccumulate
     {
         BlockQ8_K* a0 = (BlockQ8_K*)activations, a1 = (BlockQ8_K*)(activations + stride), a2 = (BlockQ8_K*)(activations + (2 * stride)), a3 = (BlockQ8_K*)(activations + (3 * stride));
@@ -72,7 +107,7 @@ public static unsafe partial class Interleaved8
         Vector256<float>.Zero.Store(y1);
         Vector256<float>.Zero.Store(y2);
         Vector256<float>.Zero.Store(y3);
-        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, a0++, a1++, a2++, a3++)
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += TLayout.GroupBlock, a0++, a1++, a2++, a3++)
         {
             // The mins first, so that their sums are folded into the accumulators before the quants need registers.
             Vector256<int> m0 = default, m1 = default, m2 = default, m3 = default;
@@ -107,45 +142,45 @@ public static unsafe partial class Interleaved8
                 for (var hh = 0; hh < 2; hh++)
                 {
                     var h = (2 * hp) + hh;
-                    var q = group + Q4_KQuants + (256 * h);
+                    var q = group + TLayout.Quants + (256 * h);
                     var o = 64 * h;
                     // Low nibbles (group 2h), then high (2h + 1): four accumulators at a time (eight left too few registers, as above).
-                    var low0 = Avx.LoadVector256(q + 0) & Vector256.Create((byte)0x0F);
+                    var low0 = LowLevels<TLayout>(Avx.LoadVector256(q + 0), group, 0, h);
                     var e0 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x0 + o + 0)).AsSByte());
                     var e1 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x1 + o + 0)).AsSByte());
                     var e2 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x2 + o + 0)).AsSByte());
                     var e3 = TDot.Accumulate(Vector256<int>.Zero, low0, Vector256.Create(*(int*)(x3 + o + 0)).AsSByte());
-                    var low1 = Avx.LoadVector256(q + 32) & Vector256.Create((byte)0x0F);
+                    var low1 = LowLevels<TLayout>(Avx.LoadVector256(q + 32), group, 1, h);
                     e0 = TDot.Accumulate(e0, low1, Vector256.Create(*(int*)(x0 + o + 4)).AsSByte());
                     e1 = TDot.Accumulate(e1, low1, Vector256.Create(*(int*)(x1 + o + 4)).AsSByte());
                     e2 = TDot.Accumulate(e2, low1, Vector256.Create(*(int*)(x2 + o + 4)).AsSByte());
                     e3 = TDot.Accumulate(e3, low1, Vector256.Create(*(int*)(x3 + o + 4)).AsSByte());
-                    var low2 = Avx.LoadVector256(q + 64) & Vector256.Create((byte)0x0F);
+                    var low2 = LowLevels<TLayout>(Avx.LoadVector256(q + 64), group, 2, h);
                     e0 = TDot.Accumulate(e0, low2, Vector256.Create(*(int*)(x0 + o + 8)).AsSByte());
                     e1 = TDot.Accumulate(e1, low2, Vector256.Create(*(int*)(x1 + o + 8)).AsSByte());
                     e2 = TDot.Accumulate(e2, low2, Vector256.Create(*(int*)(x2 + o + 8)).AsSByte());
                     e3 = TDot.Accumulate(e3, low2, Vector256.Create(*(int*)(x3 + o + 8)).AsSByte());
-                    var low3 = Avx.LoadVector256(q + 96) & Vector256.Create((byte)0x0F);
+                    var low3 = LowLevels<TLayout>(Avx.LoadVector256(q + 96), group, 3, h);
                     e0 = TDot.Accumulate(e0, low3, Vector256.Create(*(int*)(x0 + o + 12)).AsSByte());
                     e1 = TDot.Accumulate(e1, low3, Vector256.Create(*(int*)(x1 + o + 12)).AsSByte());
                     e2 = TDot.Accumulate(e2, low3, Vector256.Create(*(int*)(x2 + o + 12)).AsSByte());
                     e3 = TDot.Accumulate(e3, low3, Vector256.Create(*(int*)(x3 + o + 12)).AsSByte());
-                    var low4 = Avx.LoadVector256(q + 128) & Vector256.Create((byte)0x0F);
+                    var low4 = LowLevels<TLayout>(Avx.LoadVector256(q + 128), group, 4, h);
                     e0 = TDot.Accumulate(e0, low4, Vector256.Create(*(int*)(x0 + o + 16)).AsSByte());
                     e1 = TDot.Accumulate(e1, low4, Vector256.Create(*(int*)(x1 + o + 16)).AsSByte());
                     e2 = TDot.Accumulate(e2, low4, Vector256.Create(*(int*)(x2 + o + 16)).AsSByte());
                     e3 = TDot.Accumulate(e3, low4, Vector256.Create(*(int*)(x3 + o + 16)).AsSByte());
-                    var low5 = Avx.LoadVector256(q + 160) & Vector256.Create((byte)0x0F);
+                    var low5 = LowLevels<TLayout>(Avx.LoadVector256(q + 160), group, 5, h);
                     e0 = TDot.Accumulate(e0, low5, Vector256.Create(*(int*)(x0 + o + 20)).AsSByte());
                     e1 = TDot.Accumulate(e1, low5, Vector256.Create(*(int*)(x1 + o + 20)).AsSByte());
                     e2 = TDot.Accumulate(e2, low5, Vector256.Create(*(int*)(x2 + o + 20)).AsSByte());
                     e3 = TDot.Accumulate(e3, low5, Vector256.Create(*(int*)(x3 + o + 20)).AsSByte());
-                    var low6 = Avx.LoadVector256(q + 192) & Vector256.Create((byte)0x0F);
+                    var low6 = LowLevels<TLayout>(Avx.LoadVector256(q + 192), group, 6, h);
                     e0 = TDot.Accumulate(e0, low6, Vector256.Create(*(int*)(x0 + o + 24)).AsSByte());
                     e1 = TDot.Accumulate(e1, low6, Vector256.Create(*(int*)(x1 + o + 24)).AsSByte());
                     e2 = TDot.Accumulate(e2, low6, Vector256.Create(*(int*)(x2 + o + 24)).AsSByte());
                     e3 = TDot.Accumulate(e3, low6, Vector256.Create(*(int*)(x3 + o + 24)).AsSByte());
-                    var low7 = Avx.LoadVector256(q + 224) & Vector256.Create((byte)0x0F);
+                    var low7 = LowLevels<TLayout>(Avx.LoadVector256(q + 224), group, 7, h);
                     e0 = TDot.Accumulate(e0, low7, Vector256.Create(*(int*)(x0 + o + 28)).AsSByte());
                     e1 = TDot.Accumulate(e1, low7, Vector256.Create(*(int*)(x1 + o + 28)).AsSByte());
                     e2 = TDot.Accumulate(e2, low7, Vector256.Create(*(int*)(x2 + o + 28)).AsSByte());
@@ -157,52 +192,52 @@ public static unsafe partial class Interleaved8
                     s2 += Avx2.MultiplyLow(e2, se);
                     s3 += Avx2.MultiplyLow(e3, se);
 
-                    var high0 = HighNibbles<TDot>(Avx.LoadVector256(q + 0));
+                    var high0 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 0), group, 0, h);
                     var f0 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x0 + o + 32)).AsSByte());
                     var f1 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x1 + o + 32)).AsSByte());
                     var f2 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x2 + o + 32)).AsSByte());
                     var f3 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x3 + o + 32)).AsSByte());
-                    var high1 = HighNibbles<TDot>(Avx.LoadVector256(q + 32));
+                    var high1 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 32), group, 1, h);
                     f0 = TDot.Accumulate(f0, high1, Vector256.Create(*(int*)(x0 + o + 36)).AsSByte());
                     f1 = TDot.Accumulate(f1, high1, Vector256.Create(*(int*)(x1 + o + 36)).AsSByte());
                     f2 = TDot.Accumulate(f2, high1, Vector256.Create(*(int*)(x2 + o + 36)).AsSByte());
                     f3 = TDot.Accumulate(f3, high1, Vector256.Create(*(int*)(x3 + o + 36)).AsSByte());
-                    var high2 = HighNibbles<TDot>(Avx.LoadVector256(q + 64));
+                    var high2 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 64), group, 2, h);
                     f0 = TDot.Accumulate(f0, high2, Vector256.Create(*(int*)(x0 + o + 40)).AsSByte());
                     f1 = TDot.Accumulate(f1, high2, Vector256.Create(*(int*)(x1 + o + 40)).AsSByte());
                     f2 = TDot.Accumulate(f2, high2, Vector256.Create(*(int*)(x2 + o + 40)).AsSByte());
                     f3 = TDot.Accumulate(f3, high2, Vector256.Create(*(int*)(x3 + o + 40)).AsSByte());
-                    var high3 = HighNibbles<TDot>(Avx.LoadVector256(q + 96));
+                    var high3 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 96), group, 3, h);
                     f0 = TDot.Accumulate(f0, high3, Vector256.Create(*(int*)(x0 + o + 44)).AsSByte());
                     f1 = TDot.Accumulate(f1, high3, Vector256.Create(*(int*)(x1 + o + 44)).AsSByte());
                     f2 = TDot.Accumulate(f2, high3, Vector256.Create(*(int*)(x2 + o + 44)).AsSByte());
                     f3 = TDot.Accumulate(f3, high3, Vector256.Create(*(int*)(x3 + o + 44)).AsSByte());
-                    var high4 = HighNibbles<TDot>(Avx.LoadVector256(q + 128));
+                    var high4 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 128), group, 4, h);
                     f0 = TDot.Accumulate(f0, high4, Vector256.Create(*(int*)(x0 + o + 48)).AsSByte());
                     f1 = TDot.Accumulate(f1, high4, Vector256.Create(*(int*)(x1 + o + 48)).AsSByte());
                     f2 = TDot.Accumulate(f2, high4, Vector256.Create(*(int*)(x2 + o + 48)).AsSByte());
                     f3 = TDot.Accumulate(f3, high4, Vector256.Create(*(int*)(x3 + o + 48)).AsSByte());
-                    var high5 = HighNibbles<TDot>(Avx.LoadVector256(q + 160));
+                    var high5 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 160), group, 5, h);
                     f0 = TDot.Accumulate(f0, high5, Vector256.Create(*(int*)(x0 + o + 52)).AsSByte());
                     f1 = TDot.Accumulate(f1, high5, Vector256.Create(*(int*)(x1 + o + 52)).AsSByte());
                     f2 = TDot.Accumulate(f2, high5, Vector256.Create(*(int*)(x2 + o + 52)).AsSByte());
                     f3 = TDot.Accumulate(f3, high5, Vector256.Create(*(int*)(x3 + o + 52)).AsSByte());
-                    var high6 = HighNibbles<TDot>(Avx.LoadVector256(q + 192));
+                    var high6 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 192), group, 6, h);
                     f0 = TDot.Accumulate(f0, high6, Vector256.Create(*(int*)(x0 + o + 56)).AsSByte());
                     f1 = TDot.Accumulate(f1, high6, Vector256.Create(*(int*)(x1 + o + 56)).AsSByte());
                     f2 = TDot.Accumulate(f2, high6, Vector256.Create(*(int*)(x2 + o + 56)).AsSByte());
                     f3 = TDot.Accumulate(f3, high6, Vector256.Create(*(int*)(x3 + o + 56)).AsSByte());
-                    var high7 = HighNibbles<TDot>(Avx.LoadVector256(q + 224));
+                    var high7 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 224), group, 7, h);
                     f0 = TDot.Accumulate(f0, high7, Vector256.Create(*(int*)(x0 + o + 60)).AsSByte());
                     f1 = TDot.Accumulate(f1, high7, Vector256.Create(*(int*)(x1 + o + 60)).AsSByte());
                     f2 = TDot.Accumulate(f2, high7, Vector256.Create(*(int*)(x2 + o + 60)).AsSByte());
                     f3 = TDot.Accumulate(f3, high7, Vector256.Create(*(int*)(x3 + o + 60)).AsSByte());
 
                     var so = Avx2.Shuffle(scales, WordControl(1)).AsInt32();
-                    s0 += Avx2.MultiplyLow(HighSum<TDot>(f0), so);
-                    s1 += Avx2.MultiplyLow(HighSum<TDot>(f1), so);
-                    s2 += Avx2.MultiplyLow(HighSum<TDot>(f2), so);
-                    s3 += Avx2.MultiplyLow(HighSum<TDot>(f3), so);
+                    s0 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f0), so);
+                    s1 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f1), so);
+                    s2 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f2), so);
+                    s3 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f3), so);
                     scales = Avx2.ShiftRightLogical128BitLane(scales, 8);
                 }
             }
@@ -215,53 +250,102 @@ public static unsafe partial class Interleaved8
         }
     }
 
-    /// <summary>The Σ q·a of the two groups (2h, 2h + 1) whose nibbles are the 256 bytes at <paramref name="q"/>, every row in its lane.</summary>
+    /// <summary>The Σ q·a of groups 2h and 2h + 1 (their operands: the 256 bytes of nibbles for h), every row in its lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<int> Even, Vector256<int> Odd) Q4_KGroups<TDot>(byte* q, sbyte* x)
+    private static (Vector256<int> Even, Vector256<int> Odd) Q4_KGroups<TLayout, TDot>(byte* group, int h, sbyte* x)
+        where TLayout : IScaleMinLayout
         where TDot : IByteDotAccumulate
     {
         // Unrolled, each sum starting from a product: so the JIT keeps the sums in the registers vpdpbusd accumulates in.
+        var q = group + TLayout.Quants + (256 * h);
         var op = Avx.LoadVector256(q);
-        var even = TDot.Accumulate(Vector256<int>.Zero, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)x).AsSByte());
-        var odd = TDot.Accumulate(Vector256<int>.Zero, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 32)).AsSByte());
+        var even = TDot.Accumulate(Vector256<int>.Zero, LowLevels<TLayout>(op, group, 0, h), Vector256.Create(*(int*)x).AsSByte());
+        var odd = TDot.Accumulate(Vector256<int>.Zero, HighLevels<TLayout, TDot>(op, group, 0, h), Vector256.Create(*(int*)(x + 32)).AsSByte());
         op = Avx.LoadVector256(q + 32);
-        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 4)).AsSByte());
-        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 36)).AsSByte());
+        even = TDot.Accumulate(even, LowLevels<TLayout>(op, group, 1, h), Vector256.Create(*(int*)(x + 4)).AsSByte());
+        odd = TDot.Accumulate(odd, HighLevels<TLayout, TDot>(op, group, 1, h), Vector256.Create(*(int*)(x + 36)).AsSByte());
         op = Avx.LoadVector256(q + 64);
-        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 8)).AsSByte());
-        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 40)).AsSByte());
+        even = TDot.Accumulate(even, LowLevels<TLayout>(op, group, 2, h), Vector256.Create(*(int*)(x + 8)).AsSByte());
+        odd = TDot.Accumulate(odd, HighLevels<TLayout, TDot>(op, group, 2, h), Vector256.Create(*(int*)(x + 40)).AsSByte());
         op = Avx.LoadVector256(q + 96);
-        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 12)).AsSByte());
-        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 44)).AsSByte());
+        even = TDot.Accumulate(even, LowLevels<TLayout>(op, group, 3, h), Vector256.Create(*(int*)(x + 12)).AsSByte());
+        odd = TDot.Accumulate(odd, HighLevels<TLayout, TDot>(op, group, 3, h), Vector256.Create(*(int*)(x + 44)).AsSByte());
         op = Avx.LoadVector256(q + 128);
-        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 16)).AsSByte());
-        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 48)).AsSByte());
+        even = TDot.Accumulate(even, LowLevels<TLayout>(op, group, 4, h), Vector256.Create(*(int*)(x + 16)).AsSByte());
+        odd = TDot.Accumulate(odd, HighLevels<TLayout, TDot>(op, group, 4, h), Vector256.Create(*(int*)(x + 48)).AsSByte());
         op = Avx.LoadVector256(q + 160);
-        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 20)).AsSByte());
-        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 52)).AsSByte());
+        even = TDot.Accumulate(even, LowLevels<TLayout>(op, group, 5, h), Vector256.Create(*(int*)(x + 20)).AsSByte());
+        odd = TDot.Accumulate(odd, HighLevels<TLayout, TDot>(op, group, 5, h), Vector256.Create(*(int*)(x + 52)).AsSByte());
         op = Avx.LoadVector256(q + 192);
-        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 24)).AsSByte());
-        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 56)).AsSByte());
+        even = TDot.Accumulate(even, LowLevels<TLayout>(op, group, 6, h), Vector256.Create(*(int*)(x + 24)).AsSByte());
+        odd = TDot.Accumulate(odd, HighLevels<TLayout, TDot>(op, group, 6, h), Vector256.Create(*(int*)(x + 56)).AsSByte());
         op = Avx.LoadVector256(q + 224);
-        even = TDot.Accumulate(even, op & Vector256.Create((byte)0x0F), Vector256.Create(*(int*)(x + 28)).AsSByte());
-        odd = TDot.Accumulate(odd, HighNibbles<TDot>(op), Vector256.Create(*(int*)(x + 60)).AsSByte());
+        even = TDot.Accumulate(even, LowLevels<TLayout>(op, group, 7, h), Vector256.Create(*(int*)(x + 28)).AsSByte());
+        odd = TDot.Accumulate(odd, HighLevels<TLayout, TDot>(op, group, 7, h), Vector256.Create(*(int*)(x + 60)).AsSByte());
 
-        return (even, HighSum<TDot>(odd));
+        return (even, HighSum<TLayout, TDot>(odd));
     }
 
-    /// <summary>The high nibbles of <paramref name="op"/>: in place (q·16) for vpdpbusd, shifted down for vpmaddubsw, which would saturate.</summary>
+    /// <summary>
+    /// The levels of group 2h from operand k's bytes <paramref name="op"/>: the low nibbles, with Q5_K's fifth bit (bit 2h of
+    /// the qh operand k's bytes) as bit 4.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> HighNibbles<TDot>(Vector256<byte> op)
+    private static Vector256<byte> LowLevels<TLayout>(Vector256<byte> op, byte* group, int k, int h)
+        where TLayout : IScaleMinLayout
+    {
+        var low = op & Vector256.Create((byte)0x0F);
+        if (!TLayout.FifthBits)
+        {
+            return low;
+        }
+
+        var bits = FifthBits(group, k, h);
+        return low | (Avx2.ShiftLeftLogical(bits, 4).AsByte() & Vector256.Create((byte)0x10));
+    }
+
+    /// <summary>
+    /// The levels of group 2h + 1: the high nibbles (in place, q·16, for vpdpbusd without fifth bits; shifted down
+    /// otherwise: vpmaddubsw would saturate, and five bits times 16 do not fit a byte), with Q5_K's fifth bit 2h + 1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> HighLevels<TLayout, TDot>(Vector256<byte> op, byte* group, int k, int h)
+        where TLayout : IScaleMinLayout
+        where TDot : IByteDotAccumulate
+    {
+        if (InPlace<TLayout, TDot>())
+        {
+            return op & Vector256.Create((byte)0xF0);
+        }
+
+        var high = Avx2.ShiftRightLogical(op.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+        if (!TLayout.FifthBits)
+        {
+            return high;
+        }
+
+        var bits = FifthBits(group, k, h);
+        return high | (Avx2.ShiftLeftLogical(bits, 3).AsByte() & Vector256.Create((byte)0x10));
+    }
+
+    /// <summary>Q5_K's qh operand k shifted right by 2h bits (per 16-bit lane; bits 2h and 2h + 1 of each byte land in bits 0 and 1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ushort> FifthBits(byte* group, int k, int h) =>
+        Avx2.ShiftRightLogical(Avx.LoadVector256(group + Q5_KHigh + (32 * k)).AsUInt16(), Vector128.CreateScalar((ushort)(2 * h)));
+
+    /// <summary>Whether the high nibbles go in place (×16): with vpdpbusd and four-bit levels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool InPlace<TLayout, TDot>()
+        where TLayout : IScaleMinLayout
         where TDot : IByteDotAccumulate =>
-        typeof(TDot) == typeof(VnniAccumulate)
-            ? op & Vector256.Create((byte)0xF0)
-            : Avx2.ShiftRightLogical(op.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+        typeof(TDot) == typeof(VnniAccumulate) && !TLayout.FifthBits;
 
     /// <summary>A high-nibble group sum back to Σ q·a (exact: every term of an in-place sum is a multiple of 16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> HighSum<TDot>(Vector256<int> sum)
+    private static Vector256<int> HighSum<TLayout, TDot>(Vector256<int> sum)
+        where TLayout : IScaleMinLayout
         where TDot : IByteDotAccumulate =>
-        typeof(TDot) == typeof(VnniAccumulate) ? Avx2.ShiftRightArithmetic(sum, 4) : sum;
+        InPlace<TLayout, TDot>() ? Avx2.ShiftRightArithmetic(sum, 4) : sum;
 
     /// <summary>
     /// The six-bit mins of one half of a Q4_K group super-block (h = 2hp, 2hp + 1), in the scale bytes' order:

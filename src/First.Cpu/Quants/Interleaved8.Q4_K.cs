@@ -39,15 +39,9 @@ public static unsafe partial class Interleaved8
             for (var r = 0; r < Rows; r++)
             {
                 var block = (BlockQ4_K*)(matrix + ((long)(row + r) * rowBytes) + ((long)b * BlockQ4_K.Size));
-                ((ushort*)group)[r] = block->D;
-                ((ushort*)group)[Rows + r] = block->DMin;
+                PackScaleMins(group, r, block->D, block->DMin, block->Scales);
                 for (var h = 0; h < 4; h++)
                 {
-                    KQuants.ScaleMin(2 * h, block->Scales, out var s0, out var m0);
-                    KQuants.ScaleMin((2 * h) + 1, block->Scales, out var s1, out var m1);
-                    group[ScaleByte(h, r, 0)] = (byte)(s0 | ((m0 >> 4) << 6));
-                    group[ScaleByte(h, r, 1)] = (byte)(s1 | ((m1 >> 4) << 6));
-                    group[MinNibbleByte(h, r)] = (byte)((m0 & 0xF) | ((m1 & 0xF) << 4));
                     for (var k = 0; k < 8; k++)
                     {
                         Unsafe.WriteUnaligned(group + Q4_KQuants + (256 * h) + (32 * k) + (4 * r), Unsafe.ReadUnaligned<uint>(block->Qs + (32 * h) + (4 * k)));
@@ -68,8 +62,36 @@ public static unsafe partial class Interleaved8
     {
         var g = group + ((long)b * Q4_KGroupBlock);
         var block = (BlockQ4_K*)to;
-        block->D = ((ushort*)g)[r];
-        block->DMin = ((ushort*)g)[Rows + r];
+        UnpackScaleMins(g, r, out block->D, out block->DMin, block->Scales);
+        for (var h = 0; h < 4; h++)
+        {
+            for (var k = 0; k < 8; k++)
+            {
+                Unsafe.WriteUnaligned(block->Qs + (32 * h) + (4 * k), Unsafe.ReadUnaligned<uint>(g + Q4_KQuants + (256 * h) + (32 * k) + (4 * r)));
+            }
+        }
+    }
+
+    /// <summary>Row <paramref name="r"/>'s d, dmin and packed scales and mins (get_scale_min_k4's twelve bytes) into a group super-block's first 128 bytes.</summary>
+    private static void PackScaleMins(byte* group, int r, ushort d, ushort dmin, byte* packed)
+    {
+        ((ushort*)group)[r] = d;
+        ((ushort*)group)[Rows + r] = dmin;
+        for (var h = 0; h < 4; h++)
+        {
+            KQuants.ScaleMin(2 * h, packed, out var s0, out var m0);
+            KQuants.ScaleMin((2 * h) + 1, packed, out var s1, out var m1);
+            group[ScaleByte(h, r, 0)] = (byte)(s0 | ((m0 >> 4) << 6));
+            group[ScaleByte(h, r, 1)] = (byte)(s1 | ((m1 >> 4) << 6));
+            group[MinNibbleByte(h, r)] = (byte)((m0 & 0xF) | ((m1 & 0xF) << 4));
+        }
+    }
+
+    /// <summary>The inverse of <see cref="PackScaleMins"/>.</summary>
+    private static void UnpackScaleMins(byte* g, int r, out ushort d, out ushort dmin, byte* packed)
+    {
+        d = ((ushort*)g)[r];
+        dmin = ((ushort*)g)[Rows + r];
         var scales = stackalloc byte[8];
         var mins = stackalloc byte[8];
         for (var h = 0; h < 4; h++)
@@ -80,19 +102,14 @@ public static unsafe partial class Interleaved8
                 scales[(2 * h) + e] = (byte)(sm & 0x3F);
                 mins[(2 * h) + e] = (byte)(((g[MinNibbleByte(h, r)] >> (4 * e)) & 0xF) | ((sm >> 6) << 4));
             }
-
-            for (var k = 0; k < 8; k++)
-            {
-                Unsafe.WriteUnaligned(block->Qs + (32 * h) + (4 * k), Unsafe.ReadUnaligned<uint>(g + Q4_KQuants + (256 * h) + (32 * k) + (4 * r)));
-            }
         }
 
         // get_scale_min_k4's packing (KQuants.ScaleMin read backwards).
         for (var j = 0; j < 4; j++)
         {
-            block->Scales[j] = (byte)(scales[j] | ((scales[j + 4] >> 4) << 6));
-            block->Scales[j + 4] = (byte)(mins[j] | ((mins[j + 4] >> 4) << 6));
-            block->Scales[j + 8] = (byte)((scales[j + 4] & 0xF) | ((mins[j + 4] & 0xF) << 4));
+            packed[j] = (byte)(scales[j] | ((scales[j + 4] >> 4) << 6));
+            packed[j + 4] = (byte)(mins[j] | ((mins[j + 4] >> 4) << 6));
+            packed[j + 8] = (byte)((scales[j + 4] & 0xF) | ((mins[j + 4] & 0xF) << 4));
         }
     }
 }

@@ -45,6 +45,9 @@ public static unsafe partial class Interleaved8
             case GgmlType.Q4_K:
                 PackQ4_K(matrix, rowBytes, rowBytes / BlockQ4_K.Size, row, group);
                 break;
+            case GgmlType.Q5_K:
+                PackQ5_K(matrix, rowBytes, rowBytes / BlockQ5_K.Size, row, group);
+                break;
             case GgmlType.Q6_K:
                 PackQ6_K(matrix, rowBytes, rowBytes / BlockQ6_K.Size, row, group);
                 break;
@@ -64,6 +67,9 @@ public static unsafe partial class Interleaved8
                 break;
             case GgmlType.Q4_K:
                 UnpackQ4_K(group, b, r, block);
+                break;
+            case GgmlType.Q5_K:
+                UnpackQ5_K(group, b, r, block);
                 break;
             case GgmlType.Q6_K:
                 UnpackQ6_K(group, b, r, block);

@@ -17,17 +17,17 @@ public static unsafe partial class Q4_K
 
     /// <summary>AVX-VNNI, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
     public static void DotInterleavedAvxVnni(byte* group, byte* activations, int n, float* y) =>
-        Interleaved8.DotQ4_K<VnniAccumulate>(group, activations, n, y);
+        Interleaved8.DotScaleMin<Q4_KLayout, VnniAccumulate>(group, activations, n, y);
 
     /// <summary>AVX-VNNI, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4Q4_K<VnniAccumulate>(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4ScaleMin<Q4_KLayout, VnniAccumulate>(group, activations, stride, n, y, yStride);
 
     /// <summary>AVX2 + FMA, eight interleaved rows against one token.</summary>
     public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
-        Interleaved8.DotQ4_K<MaddAccumulate>(group, activations, n, y);
+        Interleaved8.DotScaleMin<Q4_KLayout, MaddAccumulate>(group, activations, n, y);
 
     /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4Q4_K<MaddAccumulate>(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4ScaleMin<Q4_KLayout, MaddAccumulate>(group, activations, stride, n, y, yStride);
 }

@@ -16,4 +16,12 @@ public static unsafe partial class Q5_K
     /// <summary>NEON with sdot, one row against four tokens.</summary>
     public static void Dot4AdvSimdDp(void* weights, void* activations, int stride, int n, float* output) =>
         KQuantsArm.Dot4Q5_K<SdotDot>(weights, activations, stride, n, output);
+
+    /// <summary>Dot product extension, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
+    public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotScaleMinArm<Q5_KLayout>(group, activations, n, y);
+
+    /// <summary>Dot product extension, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4ScaleMinArm<Q5_KLayout>(group, activations, stride, n, y, yStride);
 }

@@ -14,4 +14,20 @@ public static unsafe partial class Q5_K
 
     /// <summary>AVX-VNNI, one row against four tokens.</summary>
     public static void Dot4AvxVnni(void* weights, void* activations, int stride, int n, float* output) => KQuantsX86.Dot4Q5_K<VnniWordAccumulate>(weights, activations, stride, n, output);
+
+    /// <summary>AVX-VNNI, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
+    public static void DotInterleavedAvxVnni(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotScaleMin<Q5_KLayout, VnniAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX-VNNI, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4ScaleMin<Q5_KLayout, VnniAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against one token.</summary>
+    public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotScaleMin<Q5_KLayout, MaddAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4ScaleMin<Q5_KLayout, MaddAccumulate>(group, activations, stride, n, y, yStride);
 }
