@@ -103,10 +103,7 @@ public static unsafe partial class Interleaved8
         // The four results accumulate in y itself, once per super-block: kept in registers, they left too few of
         // the sixteen that vpdpbusd accumulates in, and the JIT copied every accumulator in and out per product.
         float* y0 = y, y1 = y + yStride, y2 = y + (2 * yStride), y3 = y + (3 * yStride);
-        Vector256<float>.Zero.Store(y0);
-        Vector256<float>.Zero.Store(y1);
-        Vector256<float>.Zero.Store(y2);
-        Vector256<float>.Zero.Store(y3);
+        ClearOutputs(y, yStride);
         for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += TLayout.GroupBlock, a0++, a1++, a2++, a3++)
         {
             // The mins first, so that their sums are folded into the accumulators before the quants need registers.

@@ -44,11 +44,7 @@ public static unsafe partial class Interleaved8
     {
         var scales = stackalloc Vector128<int>[16];
         BlockQ8_K* x0 = (BlockQ8_K*)activations, x1 = (BlockQ8_K*)(activations + stride), x2 = (BlockQ8_K*)(activations + (2 * stride)), x3 = (BlockQ8_K*)(activations + (3 * stride));
-        for (var t = 0; t < 4; t++)
-        {
-            Vector128<float>.Zero.Store(y + (t * yStride));
-            Vector128<float>.Zero.Store(y + (t * yStride) + 4);
-        }
+        ClearOutputs(y, yStride);
 
         for (var b = 0; b < n / BlockQ6_K.Elements; b++, group += Q6_KGroupBlock, x0++, x1++, x2++, x3++)
         {

@@ -59,10 +59,7 @@ public static unsafe partial class Interleaved8
 
         // As in Dot4Q4_K, the results accumulate in y, which leaves registers for vpdpbusd's accumulators.
         float* y0 = y, y1 = y + yStride, y2 = y + (2 * yStride), y3 = y + (3 * yStride);
-        Vector256<float>.Zero.Store(y0);
-        Vector256<float>.Zero.Store(y1);
-        Vector256<float>.Zero.Store(y2);
-        Vector256<float>.Zero.Store(y3);
+        ClearOutputs(y, yStride);
         for (var b = 0; b < n / BlockQ6_K.Elements; b++, group += Q6_KGroupBlock, a0++, a1++, a2++, a3++)
         {
             Vector256<int> o0 = default, o1 = default, o2 = default, o3 = default;

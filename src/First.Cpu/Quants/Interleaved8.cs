@@ -25,6 +25,18 @@ public static unsafe partial class Interleaved8
     /// <summary>Quant bytes each row contributes to a chunk.</summary>
     public const int ChunkBytes = 4;
 
+    /// <summary>
+    /// Zeroes the eight outputs of each of four tokens (<paramref name="yStride"/> floats apart), for the four-token
+    /// kernels that add each super-block's results into their outputs rather than hold them in registers.
+    /// </summary>
+    internal static void ClearOutputs(float* y, int yStride)
+    {
+        for (var t = 0; t < 4; t++)
+        {
+            new Span<float>(y + (t * yStride), Rows).Clear();
+        }
+    }
+
     /// <summary>Bytes of a group's block for a format whose blocks take <paramref name="blockBytes"/> bytes.</summary>
     public static int GroupBlockBytes(int blockBytes) => Rows * blockBytes;
 
