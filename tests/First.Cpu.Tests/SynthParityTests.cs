@@ -24,6 +24,8 @@ public sealed class SynthParityTests(ITestOutputHelper output)
         { "qwen2.5-0.5b", "q8_0" },
         { "tinyllama-1.1b", "q4_0" },
         { "llama-3.2-1b", "q8_0" },
+        { "tinyllama-1.1b", "q4_k" },
+        { "llama-3.2-1b", "q6_k" },
     };
 
     [Theory]
