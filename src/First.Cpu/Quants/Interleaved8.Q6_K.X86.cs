@@ -95,28 +95,6 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>
-    /// Quarter <paramref name="i"/> of half <paramref name="h"/> (32 values of every row, groups 2p and 2p + 1 with
-    /// p = 4h + i) against the activations at <paramref name="x"/>: Σ_e sc_(2p+e) · Σ q·a, every row in its lane.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6_KQuarter<TDot>(byte* group, int h, int i, sbyte* x)
-        where TDot : IByteDotAccumulate
-    {
-        var p = (4 * h) + i;
-        var pair = Q6_KScalePair(group, p).AsInt32();
-        var q = group + Q6_KTriple(h, 0);
-        var e = TDot.Accumulate(Vector256<int>.Zero, Q6_KLevels(q, i), Vector256.Create(*(int*)x).AsSByte());
-        e = TDot.Accumulate(e, Q6_KLevels(q + 96, i), Vector256.Create(*(int*)(x + 4)).AsSByte());
-        e = TDot.Accumulate(e, Q6_KLevels(q + 192, i), Vector256.Create(*(int*)(x + 8)).AsSByte());
-        e = TDot.Accumulate(e, Q6_KLevels(q + 288, i), Vector256.Create(*(int*)(x + 12)).AsSByte());
-        var o = TDot.Accumulate(Vector256<int>.Zero, Q6_KLevels(q + 384, i), Vector256.Create(*(int*)(x + 16)).AsSByte());
-        o = TDot.Accumulate(o, Q6_KLevels(q + 480, i), Vector256.Create(*(int*)(x + 20)).AsSByte());
-        o = TDot.Accumulate(o, Q6_KLevels(q + 576, i), Vector256.Create(*(int*)(x + 24)).AsSByte());
-        o = TDot.Accumulate(o, Q6_KLevels(q + 672, i), Vector256.Create(*(int*)(x + 28)).AsSByte());
-        return Avx2.MultiplyLow(e, Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(pair, 16), 16)) + Avx2.MultiplyLow(o, Avx2.ShiftRightArithmetic(pair, 16));
-    }
-
-    /// <summary>
     /// Groups 2p + <paramref name="e"/> for the four quarters of half <paramref name="h"/> (p = 4h + i): values
     /// 16e..16e + 15 of every quarter against the activations from <paramref name="x"/>, each times its scale.
     /// </summary>
@@ -125,18 +103,14 @@ public static unsafe partial class Interleaved8
         where TDot : IByteDotAccumulate
     {
         var triple = group + Q6_KTriple(h, 4 * e);
-        var low4 = Vector256.Create((byte)0x0F);
-        var bits45 = Vector256.Create((byte)0x30);
         Vector256<int> q0 = default, q1 = default, q2 = default, q3 = default;
-        for (var k = 0; k < 4; k++)
+        for (var k = 0; k < 4; k++, triple += 96)
         {
-            var l0 = Avx.LoadVector256(triple + (96 * k));
-            var l1 = Avx.LoadVector256(triple + (96 * k) + 32);
-            var hb = Avx.LoadVector256(triple + (96 * k) + 64).AsUInt16();
-            q0 = TDot.Accumulate(q0, (l0 & low4) | (Avx2.ShiftLeftLogical(hb, 4).AsByte() & bits45), Vector256.Create(*(int*)(x + (4 * k))).AsSByte());
-            q1 = TDot.Accumulate(q1, (l1 & low4) | (Avx2.ShiftLeftLogical(hb, 2).AsByte() & bits45), Vector256.Create(*(int*)(x + 32 + (4 * k))).AsSByte());
-            q2 = TDot.Accumulate(q2, (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb.AsByte() & bits45), Vector256.Create(*(int*)(x + 64 + (4 * k))).AsSByte());
-            q3 = TDot.Accumulate(q3, (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb, 2).AsByte() & bits45), Vector256.Create(*(int*)(x + 96 + (4 * k))).AsSByte());
+            var (v0, v1, v2, v3) = KQuantsX86.Q6Levels(triple, triple + 64);
+            q0 = TDot.Accumulate(q0, v0, Vector256.Create(*(int*)(x + (4 * k))).AsSByte());
+            q1 = TDot.Accumulate(q1, v1, Vector256.Create(*(int*)(x + 32 + (4 * k))).AsSByte());
+            q2 = TDot.Accumulate(q2, v2, Vector256.Create(*(int*)(x + 64 + (4 * k))).AsSByte());
+            q3 = TDot.Accumulate(q3, v3, Vector256.Create(*(int*)(x + 96 + (4 * k))).AsSByte());
         }
 
         return Avx2.MultiplyLow(q0, Q6_KScale(group, 4 * h, e)) + Avx2.MultiplyLow(q1, Q6_KScale(group, (4 * h) + 1, e))
@@ -151,13 +125,15 @@ public static unsafe partial class Interleaved8
         return e == 0 ? Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(pair, 16), 16) : Avx2.ShiftRightArithmetic(pair, 16);
     }
 
-    /// <summary>As <see cref="Q6_KQuarter{TDot}"/> for four tokens, added to their sums.</summary>
+    /// <summary>
+    /// Quarter <paramref name="i"/> of half <paramref name="h"/> (32 values of every row, groups 2p and 2p + 1 with
+    /// p = 4h + i) for four tokens: Σ_e sc_(2p+e) · Σ q·a added to each token's sums, every row in its lane.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Q6_KQuarter4<TDot>(byte* group, int h, int i, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3,
         ref Vector256<int> s0, ref Vector256<int> s1, ref Vector256<int> s2, ref Vector256<int> s3)
         where TDot : IByteDotAccumulate
     {
-        var pair = Q6_KScalePair(group, (4 * h) + i).AsInt32();
         var q = group + Q6_KTriple(h, 0);
         var o = (128 * h) + (32 * i);
         var v0 = Q6_KLevels(q + 0, i);
@@ -180,7 +156,7 @@ public static unsafe partial class Interleaved8
         e1 = TDot.Accumulate(e1, v3, Vector256.Create(*(int*)(x1 + o + 12)).AsSByte());
         e2 = TDot.Accumulate(e2, v3, Vector256.Create(*(int*)(x2 + o + 12)).AsSByte());
         e3 = TDot.Accumulate(e3, v3, Vector256.Create(*(int*)(x3 + o + 12)).AsSByte());
-        var sc0 = Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(pair, 16), 16);
+        var sc0 = Q6_KScale(group, (4 * h) + i, 0);
         s0 += Avx2.MultiplyLow(e0, sc0);
         s1 += Avx2.MultiplyLow(e1, sc0);
         s2 += Avx2.MultiplyLow(e2, sc0);
@@ -206,7 +182,7 @@ public static unsafe partial class Interleaved8
         f1 = TDot.Accumulate(f1, v7, Vector256.Create(*(int*)(x1 + o + 28)).AsSByte());
         f2 = TDot.Accumulate(f2, v7, Vector256.Create(*(int*)(x2 + o + 28)).AsSByte());
         f3 = TDot.Accumulate(f3, v7, Vector256.Create(*(int*)(x3 + o + 28)).AsSByte());
-        var sc1 = Avx2.ShiftRightArithmetic(pair, 16);
+        var sc1 = Q6_KScale(group, (4 * h) + i, 1);
         s0 += Avx2.MultiplyLow(f0, sc1);
         s1 += Avx2.MultiplyLow(f1, sc1);
         s2 += Avx2.MultiplyLow(f2, sc1);
@@ -220,18 +196,6 @@ public static unsafe partial class Interleaved8
 
     /// <summary>The six-bit levels of quarter <paramref name="i"/> from an operand triple (its ql operand, then the qh one; as Q6_K.cs's layout says).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Q6_KLevels(byte* triple, int i)
-    {
-        var l = Avx.LoadVector256(triple + (32 * (i & 1)));
-        var hb = Avx.LoadVector256(triple + 64).AsUInt16();
-        var nibbles = i < 2 ? l & Vector256.Create((byte)0x0F) : Avx2.ShiftRightLogical(l.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
-        var bits = i switch
-        {
-            0 => Avx2.ShiftLeftLogical(hb, 4),
-            1 => Avx2.ShiftLeftLogical(hb, 2),
-            2 => hb,
-            _ => Avx2.ShiftRightLogical(hb, 2),
-        };
-        return nibbles | (bits.AsByte() & Vector256.Create((byte)0x30));
-    }
+    private static Vector256<byte> Q6_KLevels(byte* triple, int i) =>
+        KQuantsX86.Q6Level(Avx.LoadVector256(triple + (32 * (i & 1))), Avx.LoadVector256(triple + 64), i);
 }

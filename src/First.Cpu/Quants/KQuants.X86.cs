@@ -113,18 +113,31 @@ internal static unsafe class KQuantsX86
     /// ql with bits 4-5 for 64..95, high nibbles of ql + 32 with bits 6-7 for 96..127.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<byte>, Vector256<byte>, Vector256<byte>, Vector256<byte>) Q6Levels(byte* ql, byte* qh)
+    internal static (Vector256<byte>, Vector256<byte>, Vector256<byte>, Vector256<byte>) Q6Levels(byte* ql, byte* qh)
     {
-        var low4 = Vector256.Create((byte)0x0F);
-        var bits45 = Vector256.Create((byte)0x30);
         var l0 = Avx.LoadVector256(ql);
         var l1 = Avx.LoadVector256(ql + 32);
         var hb = Avx.LoadVector256(qh);
-        return (
-            (l0 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 4).AsByte() & bits45),
-            (l1 & low4) | (Avx2.ShiftLeftLogical(hb.AsUInt16(), 2).AsByte() & bits45),
-            (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low4) | (hb & bits45),
-            (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low4) | (Avx2.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & bits45));
+        return (Q6Level(l0, hb, 0), Q6Level(l1, hb, 1), Q6Level(l0, hb, 2), Q6Level(l1, hb, 3));
+    }
+
+    /// <summary>
+    /// Quarter <paramref name="i"/>'s levels (of <see cref="Q6Levels"/>) from its 32 ql bytes <paramref name="ql"/> (those at ql for
+    /// quarters 0 and 2, at ql + 32 for 1 and 3) and the 32 qh bytes: low (i &lt; 2) or high nibbles, with qh's bits 2i, 2i + 1 as bits 4-5.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<byte> Q6Level(Vector256<byte> ql, Vector256<byte> qh, int i)
+    {
+        var low4 = Vector256.Create((byte)0x0F);
+        var nibbles = i < 2 ? ql & low4 : Avx2.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & low4;
+        var bits = i switch
+        {
+            0 => Avx2.ShiftLeftLogical(qh.AsUInt16(), 4),
+            1 => Avx2.ShiftLeftLogical(qh.AsUInt16(), 2),
+            2 => qh.AsUInt16(),
+            _ => Avx2.ShiftRightLogical(qh.AsUInt16(), 2),
+        };
+        return nibbles | (bits.AsByte() & Vector256.Create((byte)0x30));
     }
 
     /// <summary>
