@@ -25,17 +25,12 @@ public static unsafe partial class Interleaved8
         Vector128<float> acc0 = default, acc1 = default;
         for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += TLayout.GroupBlock, a++)
         {
-            var da = Vector128.Create(a->D);
             var (d0, d1) = ScalesArm(group);
             var (n0, n1) = ScalesArm(group + 16);
             Q4_KScaleMinsArm(group, 0, scales, mins);
-            var (s0, m0) = Q4_KSumsArm<TLayout>(group, a, 0, scales, mins);
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(s0), d0 * da);
-            acc0 = AdvSimd.FusedMultiplySubtract(acc0, AdvSimd.ConvertToSingle(m0), n0 * da);
+            acc0 = Q4_KAccumulateArm(acc0, Q4_KSumArm<TLayout>(group, a, 0, scales), Q4_KMinsArm(mins, a), d0, n0, a->D);
             Q4_KScaleMinsArm(group, 1, scales, mins);
-            var (s1, m1) = Q4_KSumsArm<TLayout>(group, a, 1, scales, mins);
-            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(s1), d1 * da);
-            acc1 = AdvSimd.FusedMultiplySubtract(acc1, AdvSimd.ConvertToSingle(m1), n1 * da);
+            acc1 = Q4_KAccumulateArm(acc1, Q4_KSumArm<TLayout>(group, a, 1, scales), Q4_KMinsArm(mins, a), d1, n1, a->D);
         }
 
         acc0.Store(y);
@@ -127,22 +122,10 @@ public static unsafe partial class Interleaved8
             var (e7, o7) = LevelsArm<TLayout>(group, q, 7, h, half);
             var se = scales[2 * h];
             var so = scales[(2 * h) + 1];
-            var x = a0->Qs + (64 * h);
-            s0 = AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s0,
-                Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16)), se),
-                Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48)), so);
-            x = a1->Qs + (64 * h);
-            s1 = AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s1,
-                Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16)), se),
-                Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48)), so);
-            x = a2->Qs + (64 * h);
-            s2 = AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s2,
-                Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16)), se),
-                Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48)), so);
-            x = a3->Qs + (64 * h);
-            s3 = AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s3,
-                Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16)), se),
-                Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48)), so);
+            s0 = Q4_KPairArm(s0, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a0->Qs + (64 * h), se, so);
+            s1 = Q4_KPairArm(s1, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a1->Qs + (64 * h), se, so);
+            s2 = Q4_KPairArm(s2, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a2->Qs + (64 * h), se, so);
+            s3 = Q4_KPairArm(s3, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a3->Qs + (64 * h), se, so);
         }
 
         return (s0, s1, s2, s3);
@@ -180,15 +163,13 @@ public static unsafe partial class Interleaved8
         }
     }
 
-    /// <summary>One token against one half of the rows, with that half's unpacked scales and mins.</summary>
+    /// <summary>One token against one half of the rows, with that half's unpacked scales: the super-block's Σ_g sc_g · Σ q·a.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<int> Sum, Vector128<int> Mins) Q4_KSumsArm<TLayout>(byte* group, BlockQ8_K* a, int half, Vector128<int>* scales, Vector128<int>* mins)
+    private static Vector128<int> Q4_KSumArm<TLayout>(byte* group, BlockQ8_K* a, int half, Vector128<int>* scales)
         where TLayout : IScaleMinLayout
     {
-        var m = Q4_KMinsArm(mins, a);
         var s = Vector128<int>.Zero;
-        var x = a->Qs;
-        for (var h = 0; h < 4; h++, x += 64)
+        for (var h = 0; h < 4; h++)
         {
             var q = group + TLayout.Quants + (256 * h) + (16 * half);
             var (e0, o0) = LevelsArm<TLayout>(group, q, 0, h, half);
@@ -199,12 +180,25 @@ public static unsafe partial class Interleaved8
             var (e5, o5) = LevelsArm<TLayout>(group, q, 5, h, half);
             var (e6, o6) = LevelsArm<TLayout>(group, q, 6, h, half);
             var (e7, o7) = LevelsArm<TLayout>(group, q, 7, h, half);
-            var even = Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16));
-            var odd = Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48));
-            s = AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s, even, scales[2 * h]), odd, scales[(2 * h) + 1]);
+            s = Q4_KPairArm(s, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a->Qs + (64 * h), scales[2 * h], scales[(2 * h) + 1]);
         }
 
-        return (s, m);
+        return s;
+    }
+
+    /// <summary>
+    /// One token's groups 2h and 2h + 1 (activations at <paramref name="x"/>): s + sc_2h · Σ q·a over the even levels + sc_2h+1 · Σ q·a
+    /// over the odd ones.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> Q4_KPairArm(Vector128<int> s,
+        Vector128<sbyte> e0, Vector128<sbyte> e1, Vector128<sbyte> e2, Vector128<sbyte> e3, Vector128<sbyte> e4, Vector128<sbyte> e5, Vector128<sbyte> e6, Vector128<sbyte> e7,
+        Vector128<sbyte> o0, Vector128<sbyte> o1, Vector128<sbyte> o2, Vector128<sbyte> o3, Vector128<sbyte> o4, Vector128<sbyte> o5, Vector128<sbyte> o6, Vector128<sbyte> o7,
+        sbyte* x, Vector128<int> se, Vector128<int> so)
+    {
+        var even = Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16));
+        var odd = Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48));
+        return AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s, even, se), odd, so);
     }
 
     /// <summary>

@@ -154,18 +154,6 @@ public static unsafe partial class Interleaved8
 
     /// <summary>Six-bit levels of quarter <paramref name="i"/> from one half's bytes of an operand triple (ql at +0 or +32, qh at +64).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<sbyte> Q6_KLevelsArm(byte* triple, int i)
-    {
-        var l = AdvSimd.LoadVector128(triple + (32 * (i & 1)));
-        var hb = AdvSimd.LoadVector128(triple + 64);
-        var nibbles = i < 2 ? l & Vector128.Create((byte)0x0F) : AdvSimd.ShiftRightLogical(l, 4);
-        var bits = i switch
-        {
-            0 => AdvSimd.ShiftLeftLogical(hb, 4),
-            1 => AdvSimd.ShiftLeftLogical(hb, 2),
-            2 => hb,
-            _ => AdvSimd.ShiftRightLogical(hb, 2),
-        };
-        return (nibbles | (bits & Vector128.Create((byte)0x30))).AsSByte();
-    }
+    private static Vector128<sbyte> Q6_KLevelsArm(byte* triple, int i) =>
+        KQuantsArm.Q6Level(AdvSimd.LoadVector128(triple + (32 * (i & 1))), AdvSimd.LoadVector128(triple + 64), i).AsSByte();
 }

@@ -237,6 +237,24 @@ internal static unsafe class KQuantsArm
     }
 
     /// <summary>
+    /// Quarter <paramref name="i"/>'s six-bit levels (dequantize_row_q6_K's layout) from its ql bytes (those at ql for quarters
+    /// 0 and 2, at ql + 32 for 1 and 3) and the qh bytes: low (i &lt; 2) or high nibbles, with qh's bits 2i, 2i + 1 as bits 4-5.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<byte> Q6Level(Vector128<byte> ql, Vector128<byte> qh, int i)
+    {
+        var nibbles = i < 2 ? ql & Vector128.Create((byte)0x0F) : AdvSimd.ShiftRightLogical(ql, 4);
+        var bits = i switch
+        {
+            0 => AdvSimd.ShiftLeftLogical(qh, 4),
+            1 => AdvSimd.ShiftLeftLogical(qh, 2),
+            2 => qh,
+            _ => AdvSimd.ShiftRightLogical(qh, 2),
+        };
+        return nibbles | (bits & Vector128.Create((byte)0x30));
+    }
+
+    /// <summary>
     /// Sixteen values of each quarter of 32 in half <c>h</c> of a Q6_K super-block (value c·16 + l of each quarter),
     /// levels per ggml's dequantize_row_q6_K, with the quarters' scales.
     /// </summary>
@@ -251,15 +269,13 @@ internal static unsafe class KQuantsArm
             var ql = w->Ql + (64 * h);
             var qh = w->Qh + (32 * h);
             var sc = w->Scales + (8 * h);
-            var low4 = Vector128.Create((byte)0x0F);
-            var bits45 = Vector128.Create((byte)0x30);
             var l0 = AdvSimd.LoadVector128(ql + (16 * c));
             var l1 = AdvSimd.LoadVector128(ql + 32 + (16 * c));
             var hb = AdvSimd.LoadVector128(qh + (16 * c));
-            _v0 = (l0 & low4) | (AdvSimd.ShiftLeftLogical(hb, 4) & bits45);
-            _v1 = (l1 & low4) | (AdvSimd.ShiftLeftLogical(hb, 2) & bits45);
-            _v2 = AdvSimd.ShiftRightLogical(l0, 4) | (hb & bits45);
-            _v3 = AdvSimd.ShiftRightLogical(l1, 4) | (AdvSimd.ShiftRightLogical(hb, 2) & bits45);
+            _v0 = Q6Level(l0, hb, 0);
+            _v1 = Q6Level(l1, hb, 1);
+            _v2 = Q6Level(l0, hb, 2);
+            _v3 = Q6Level(l1, hb, 3);
             (_sc0, _sc1, _sc2, _sc3) = (sc[c], sc[2 + c], sc[4 + c], sc[6 + c]);
             _offset = (128 * h) + (16 * c);
         }
