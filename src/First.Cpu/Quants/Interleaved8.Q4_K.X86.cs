@@ -125,11 +125,11 @@ public static unsafe partial class Interleaved8
                 }
             }
 
-            var dmin = Scales(group + 16);
-            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m0), dmin * Vector256.Create(a0->D), Avx.LoadVector256(y0)).Store(y0);
-            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m1), dmin * Vector256.Create(a1->D), Avx.LoadVector256(y1)).Store(y1);
-            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m2), dmin * Vector256.Create(a2->D), Avx.LoadVector256(y2)).Store(y2);
-            Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(m3), dmin * Vector256.Create(a3->D), Avx.LoadVector256(y3)).Store(y3);
+            var negatedDmin = -Scales(group + 16); // the mins are subtracted: y − m·dmin·d_a, the same bits as a negated fma
+            AddScaled(y0, m0, negatedDmin, a0->D);
+            AddScaled(y1, m1, negatedDmin, a1->D);
+            AddScaled(y2, m2, negatedDmin, a2->D);
+            AddScaled(y3, m3, negatedDmin, a3->D);
 
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
             sbyte* x0 = a0->Qs, x1 = a1->Qs, x2 = a2->Qs, x3 = a3->Qs;
@@ -240,10 +240,10 @@ public static unsafe partial class Interleaved8
             }
 
             var d = Scales(group);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), d * Vector256.Create(a0->D), Avx.LoadVector256(y0)).Store(y0);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), d * Vector256.Create(a1->D), Avx.LoadVector256(y1)).Store(y1);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), d * Vector256.Create(a2->D), Avx.LoadVector256(y2)).Store(y2);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), d * Vector256.Create(a3->D), Avx.LoadVector256(y3)).Store(y3);
+            AddScaled(y0, s0, d, a0->D);
+            AddScaled(y1, s1, d, a1->D);
+            AddScaled(y2, s2, d, a2->D);
+            AddScaled(y3, s3, d, a3->D);
         }
     }
 

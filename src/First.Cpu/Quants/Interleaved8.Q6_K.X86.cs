@@ -87,10 +87,10 @@ public static unsafe partial class Interleaved8
             }
 
             var d = Scales(group);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), d * Vector256.Create(a0->D), Avx.LoadVector256(y0)).Store(y0);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), d * Vector256.Create(a1->D), Avx.LoadVector256(y1)).Store(y1);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), d * Vector256.Create(a2->D), Avx.LoadVector256(y2)).Store(y2);
-            Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), d * Vector256.Create(a3->D), Avx.LoadVector256(y3)).Store(y3);
+            AddScaled(y0, s0, d, a0->D);
+            AddScaled(y1, s1, d, a1->D);
+            AddScaled(y2, s2, d, a2->D);
+            AddScaled(y3, s3, d, a3->D);
         }
     }
 

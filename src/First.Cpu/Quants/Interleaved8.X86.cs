@@ -356,6 +356,11 @@ public static unsafe partial class Interleaved8
         return TDot.Accumulate(s, w7, Vector256.Create(a[7]).AsSByte());
     }
 
+    /// <summary>y[0..7] += s · scale · d_a, for the four-token kernels that accumulate a super-block at a time in their outputs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled(float* y, Vector256<int> s, Vector256<float> scale, float da) =>
+        Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), scale * Vector256.Create(da), Avx.LoadVector256(y)).Store(y);
+
     /// <summary>The eight rows' half scales at the start of a block, as floats (exact for finite halves).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Scales(byte* block) =>
