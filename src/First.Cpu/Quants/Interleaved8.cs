@@ -15,7 +15,8 @@ namespace First.Cpu.Quants;
 /// (vpdpbusd on x86, sdot by element on ARM) then leaves each row's partial sum in its own lane, and the
 /// eight rows' results come out as one vector, converted and scaled once per block rather than once
 /// per row. llama.cpp repacks Q4_0 for its CPU backend the same way (ggml-cpu/repack.cpp,
-/// block_q4_0x8); the layout here is ours.
+/// block_q4_0x8); the layout here is ours. Q4_K, Q5_K and Q6_K have layouts of their own on the same
+/// principle (Interleaved8.Q4_K.cs, .Q5_K.cs, .Q6_K.cs); <see cref="Pack"/> chooses by format.
 /// </summary>
 public static unsafe partial class Interleaved8
 {
