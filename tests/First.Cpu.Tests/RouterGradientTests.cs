@@ -83,6 +83,70 @@ public sealed class RouterGradientTests
         static float[] Flatten(RouterSet set) => [.. set.RoutedLayers.SelectMany(l => set.Routers[l]!.Tensors.SelectMany(t => t))];
     }
 
+    /// <summary>
+    /// The LoRA stage: the gradient of every adapter parameter (A and B of the attention output and the down projection,
+    /// every layer, a routed layer skipped by the frozen routers) equals central finite differences of the loss.
+    /// </summary>
+    [Theory]
+    [InlineData("llama", QualityLoss.Kl, 1)]
+    [InlineData("qwen2", QualityLoss.CrossEntropy, 2)]
+    public void Adapter_gradients_match_finite_differences(string architecture, QualityLoss loss, int skip)
+    {
+        var property = Prop.ForAll(Arb.From(Gen.Choose(1, 1_000_000)), seed => VerifyAdapters(seed, architecture, loss, skip));
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(3), property);
+    }
+
+    private static void VerifyAdapters(int seed, string architecture, QualityLoss loss, int skip)
+    {
+        using var model = LanguageModel.Open(TinyModels.Random(seed % 3, architecture));
+        var c = model.Config;
+        var random = new Random(seed);
+        var example = new TrainingExample(
+            [.. Enumerable.Range(0, 3 + random.Next(5)).Select(_ => random.Next(c.VocabularySize))],
+            [.. Enumerable.Range(0, 2 + random.Next(5)).Select(_ => random.Next(c.VocabularySize))]);
+        using var pass = new GatedTransformer(model.Weights, 8, 8, threads: 2, routerHidden: 8, adapterRank: 3);
+        var objective = new RouterObjective(pass, loss, GateMode.Sequence, lambda: 0.05f, tau: 0.5f);
+        var routers = RandomRouters(c, 8, random);
+        var adapters = new AdapterSet(c.LayerCount, c.EmbeddingLength, c.QueryLength, c.FeedForwardLength, rank: 3, alpha: 6);
+        foreach (var t in adapters.Tensors)
+        {
+            for (var i = 0; i < t.Length; i++)
+            {
+                t[i] = (float)(random.NextDouble() - 0.5) * 0.4f;
+            }
+        }
+
+        var decision = new RoutingOptions { MinSkip = skip, MaxSkip = skip };
+        var gradient = adapters.Like();
+        objective.EvaluateAdapters(example, routers, adapters, gradient, decision);
+
+        // 16 random entries of every tensor of every layer (all of them would take minutes).
+        const float step = 1e-2f;
+        var worst = 0.0;
+        var largest = 0.0;
+        var parameters = adapters.Tensors;
+        var analytic = gradient.Tensors;
+        for (var k = 0; k < parameters.Count; k++)
+        {
+            for (var j = 0; j < 16; j++)
+            {
+                var i = random.Next(parameters[k].Length);
+                var saved = parameters[k][i];
+                parameters[k][i] = saved + step;
+                var plus = objective.EvaluateAdapters(example, routers, adapters, null, decision).Loss;
+                parameters[k][i] = saved - step;
+                var minus = objective.EvaluateAdapters(example, routers, adapters, null, decision).Loss;
+                parameters[k][i] = saved;
+                var numeric = (plus - minus) / (2 * step);
+                worst = Math.Max(worst, Math.Abs(numeric - analytic[k][i]));
+                largest = Math.Max(largest, Math.Abs(numeric));
+            }
+        }
+
+        Assert.True(largest > 1e-4, $"every gradient is about zero ({largest})");
+        Assert.True(worst <= (0.002 * largest) + 1e-5, $"seed {seed}: largest difference {worst:g3} against gradients up to {largest:g3}");
+    }
+
     private static RouterSet RandomRouters(ModelConfig c, int hidden, Random random)
     {
         var routers = new RouterSet(c.LayerCount, c.EmbeddingLength, hidden, RouterSet.DefaultRoutedLayers(c.LayerCount));

@@ -11,10 +11,17 @@ public sealed unsafe partial class GatedTransformer
     /// dLoss/dgate per layer and token. With <paramref name="tokenRouters"/> (the routers that gated the pass)
     /// their parameter gradients are added to <paramref name="routerGradient"/>, including what flows through the
     /// residual they read; <paramref name="gatePenalty"/> is added to dLoss/dgate of every token of a routed layer
-    /// first (the gradient of lambda × mean gate).
+    /// first (the gradient of lambda × mean gate). When the pass applied <see cref="Adapters"/>, their parameter gradients
+    /// are added to <paramref name="adapterGradient"/> (required then).
     /// </summary>
-    public void Backward(ReadOnlySpan<float> logitGradient, RouterSet? tokenRouters = null, RouterSet? routerGradient = null, float gatePenalty = 0)
+    public void Backward(ReadOnlySpan<float> logitGradient, RouterSet? tokenRouters = null, RouterSet? routerGradient = null, float gatePenalty = 0,
+        AdapterSet? adapterGradient = null)
     {
+        if (_adapting && adapterGradient is null)
+        {
+            throw new ArgumentNullException(nameof(adapterGradient), "the pass applied adapters: their gradient needs somewhere to go");
+        }
+
         ObjectDisposedException.ThrowIf(_disposed, this);
         var c = Config;
         var n = ContinuationLength;
@@ -42,7 +49,7 @@ public sealed unsafe partial class GatedTransformer
         var routerScratch = _routerScratch.AsSpan();
         for (var l = c.LayerCount - 1; l >= 0; l--)
         {
-            LayerBackward(l, n, PromptLength, _tapes[l]);
+            LayerBackward(l, n, PromptLength, _tapes[l], _adapting ? adapterGradient!.Layers[l] : null);
             var router = tokenRouters?.Routers[l];
             if (router is not null)
             {
@@ -64,8 +71,11 @@ public sealed unsafe partial class GatedTransformer
     /// Given dLoss/d(output of layer) in <see cref="Gradient"/>, leaves dLoss/d(input of layer) there and
     /// dLoss/dgate in <see cref="GateGradients"/>. Output = x + g · delta(x).
     /// </summary>
-    private void LayerBackward(int layer, int n, int start, LayerTape tape)
+    private void LayerBackward(int layer, int n, int start, LayerTape tape, LayerAdapter? adapterGradient)
     {
+        var adapter = adapterGradient is null ? null : _adapters!.Layers[layer];
+        var rank = _adapters?.Rank ?? 0;
+        var scale = _adapters?.Scale ?? 0;
         var c = Config;
         var lw = Weights.Layers[layer];
         var d = c.EmbeddingLength;
@@ -87,6 +97,15 @@ public sealed unsafe partial class GatedTransformer
         var gGate = Ffn;  // [n][ff]
         var gUp = Ffn2;   // [n][ff]
         new Span<float>(gGate, n * ff).Clear();
+        if (adapter is not null)
+        {
+            // The adapter read the SwiGLU output: recompute it (into gUp's buffer, written below).
+            var all = n * ff;
+            Elementwise.SwiGlu(new ReadOnlySpan<float>(tape.GateValues, all), new ReadOnlySpan<float>(tape.UpValues, all), new Span<float>(gUp, all), ff);
+            AdapterSet.Backward(adapter.DownA, adapter.DownB, adapterGradient!.DownA, adapterGradient.DownB, rank, scale, gUp, ff, gDelta, d, n,
+                tape.DownLow, gGate, _adapterScratch);
+        }
+
         MatMul.MultiplyTransposedAdd(lw.Down, gDelta, n, gGate, _pool);
         for (long i = 0; i < (long)n * ff; i++)
         {
@@ -114,6 +133,11 @@ public sealed unsafe partial class GatedTransformer
         var gAttended = Work; // [n][qLen], reusing the buffer: gNormed has been consumed
         new Span<float>(gAttended, n * qLen).Clear();
         MatMul.MultiplyTransposedAdd(lw.Output, gDelta, n, gAttended, _pool);
+        if (adapter is not null)
+        {
+            AdapterSet.Backward(adapter.OutputA, adapter.OutputB, adapterGradient!.OutputA, adapterGradient.OutputB, rank, scale, tape.Attended, qLen,
+                gDelta, d, n, tape.OutputLow, gAttended, _adapterScratch);
+        }
 
         var gQ = GradientWork; // [n][qLen], gDelta has been consumed
         var gK = KvWork;                     // [n][kvLen] gradients of the continuation's keys (after RoPE)

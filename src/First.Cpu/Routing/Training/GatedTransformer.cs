@@ -33,14 +33,19 @@ public sealed unsafe partial class GatedTransformer : IDisposable
     private readonly LayerTape[] _tapes;
     private readonly float[] _scoreGradients;
     private readonly float[] _routerScratch;
+    private readonly float[] _adapterScratch;
+    private AdapterSet? _adapters;
+    private bool _adapting;
     private bool _disposed;
 
     /// <summary>
     /// Buffers for prompts of up to <paramref name="promptLength"/> and continuations of up to <paramref name="continuationLength"/>
-    /// tokens, and token gates from routers of up to <paramref name="routerHidden"/> hidden units.
+    /// tokens, token gates from routers of up to <paramref name="routerHidden"/> hidden units, and adapters of rank up to
+    /// <paramref name="adapterRank"/>.
     /// </summary>
-    public GatedTransformer(ModelWeights weights, int promptLength, int continuationLength, int threads, int routerHidden = 64)
+    public GatedTransformer(ModelWeights weights, int promptLength, int continuationLength, int threads, int routerHidden = 64, int adapterRank = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(adapterRank);
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(promptLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(continuationLength);
@@ -50,6 +55,8 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         ContinuationCapacity = continuationLength;
         Capacity = promptLength + continuationLength;
         RouterHidden = routerHidden;
+        AdapterRank = adapterRank;
+        _adapterScratch = new float[Math.Max(adapterRank, 1)];
         _pool = new WorkerPool(threads);
         var c = Config;
         var d = c.EmbeddingLength;
@@ -108,6 +115,28 @@ public sealed unsafe partial class GatedTransformer : IDisposable
 
     /// <summary>The frozen model.</summary>
     public ModelWeights Weights { get; }
+
+    /// <summary>The largest adapter rank this pass has room for.</summary>
+    public int AdapterRank { get; }
+
+    /// <summary>
+    /// LoRA adapters applied in every continuation that skips a layer (a gate of 0), as inference applies them in
+    /// passes that skip; null for none.
+    /// </summary>
+    public AdapterSet? Adapters
+    {
+        get => _adapters;
+        set
+        {
+            if (value is not null && (value.Rank > AdapterRank || value.LayerCount != Config.LayerCount || value.Embedding != Config.EmbeddingLength
+                || value.QueryLength != Config.QueryLength || value.FeedForward != Config.FeedForwardLength))
+            {
+                throw new ArgumentException($"adapters of rank {value.Rank} for another shape or above this pass's rank {AdapterRank}", nameof(value));
+            }
+
+            _adapters = value;
+        }
+    }
 
     /// <summary>Its hyperparameters.</summary>
     public ModelConfig Config { get; }
@@ -179,6 +208,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         for (var l = 0; l < Config.LayerCount; l++)
         {
             new ReadOnlySpan<float>(X, n * d).CopyTo(new Span<float>(PromptInputs[l], n * d));
+            _adapting = false;
             LayerForward(l, n, 0, _scratchTape, GateSource.None, null);
         }
 
@@ -217,6 +247,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
 
         var n = continuation.Length;
         ContinuationLength = n;
+        _adapting = _adapters is not null && tokenRouters is null && gates.Contains(0f);
         Embed(continuation);
         for (var l = 0; l < Config.LayerCount; l++)
         {
@@ -331,6 +362,12 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         Attend(layer, n, start, tape);
         var projected = Work; // [n][d]
         MatMul.Multiply(lw.Output, tape.Attended, qLen, n, Quantized, projected, d, _pool);
+        var adapter = _adapting ? _adapters!.Layers[layer] : null;
+        if (adapter is not null)
+        {
+            AdapterSet.Apply(adapter.OutputA, adapter.OutputB, _adapters!.Rank, _adapters.Scale, tape.Attended, qLen, projected, d, n, tape.OutputLow);
+        }
+
         TensorPrimitives.Add(new ReadOnlySpan<float>(X, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(tape.X2, n * d));
 
         // Feed-forward block.
@@ -348,6 +385,11 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         // delta = attention output + FFN output = Layer(x) − x; x ← x + gate · delta.
         var delta = tape.Delta;
         MatMul.Multiply(lw.Down, Ffn, ff, n, Quantized, delta, d, _pool);
+        if (adapter is not null)
+        {
+            AdapterSet.Apply(adapter.DownA, adapter.DownB, _adapters!.Rank, _adapters.Scale, Ffn, ff, delta, d, n, tape.DownLow);
+        }
+
         TensorPrimitives.Add(new ReadOnlySpan<float>(delta, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(delta, n * d));
         for (var t = 0; t < n; t++)
         {
@@ -446,6 +488,8 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             Gates = owner.Alloc(tokens);
             RouterStride = d + owner.RouterHidden;
             RouterSaved = owner.Alloc((long)tokens * RouterStride);
+            OutputLow = owner.Alloc((long)tokens * Math.Max(owner.AdapterRank, 1));
+            DownLow = owner.Alloc((long)tokens * Math.Max(owner.AdapterRank, 1));
         }
 
         public float* X { get; }             // [tokens][d] layer input
@@ -463,5 +507,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         public float* Gates { get; }         // [tokens] the gate of each token
         public float* RouterSaved { get; }   // [tokens][RouterStride] what Router.Forward left (token gates)
         public int RouterStride { get; }
+        public float* OutputLow { get; }     // [tokens][rank] A_o · Attended (adapters)
+        public float* DownLow { get; }       // [tokens][rank] A_d · SwiGLU output (adapters)
     }
 }

@@ -269,6 +269,67 @@ public sealed class RouterObjective
         return new ExampleLoss(expected + calibration, expected, expected, meanGate / r, skipped);
     }
 
+    /// <summary>
+    /// The adapter objective (the LoRA stage, routers frozen): the routers choose the layers to skip for
+    /// <paramref name="example"/>'s prompt exactly as inference does (<paramref name="decision"/>); the continuation
+    /// runs with them skipped and <paramref name="adapters"/> applied; the loss is the quality term (KL to dense, or
+    /// cross-entropy). With <paramref name="gradient"/> (shaped like the adapters), adds the gradient of the loss to it.
+    /// A prompt for which the routers skip nothing costs nothing: the pass is the dense model.
+    /// </summary>
+    public ExampleLoss EvaluateAdapters(TrainingExample example, RouterSet routers, AdapterSet adapters, AdapterSet? gradient, RoutingOptions decision)
+    {
+        ArgumentNullException.ThrowIfNull(example);
+        ArgumentNullException.ThrowIfNull(routers);
+        ArgumentNullException.ThrowIfNull(adapters);
+        ArgumentNullException.ThrowIfNull(decision);
+        var c = _model.Config;
+        var v = c.VocabularySize;
+        var n = example.Continuation.Length;
+        var teacher = Begin(example, routers);
+        var plan = RoutingDecision.Decide(routers, _gates, decision);
+        var meanGate = routers.RoutedLayers.Average(l => (double)_gates[l]);
+        if (plan.SkippedCount == 0)
+        {
+            return new ExampleLoss(0, 0, 0, meanGate, 0);
+        }
+
+        Span<float> gates = stackalloc float[c.LayerCount];
+        for (var l = 0; l < c.LayerCount; l++)
+        {
+            gates[l] = plan.Runs(l) ? 1f : 0f;
+        }
+
+        _model.Adapters = adapters;
+        try
+        {
+            _model.Continue(example.Continuation, gates, null, keepTape: gradient is not null);
+            var logits = _model.ContinuationLogits;
+            var grad = _gradient.AsSpan(0, n * v);
+            var kl = KlRows(teacher, logits, grad, v, n) / n;
+            double quality;
+            if (Loss == QualityLoss.Kl)
+            {
+                quality = kl;
+                TensorPrimitives.Multiply(grad, 1f / n, grad);
+            }
+            else
+            {
+                quality = CrossEntropy(logits, example.Continuation, grad, v);
+            }
+
+            if (gradient is not null)
+            {
+                _model.Backward(grad, adapterGradient: gradient);
+            }
+
+            return new ExampleLoss(quality, quality, kl, meanGate, plan.SkippedCount);
+        }
+        finally
+        {
+            _model.Adapters = null;
+        }
+    }
+
     /// <summary>Up to this many sets of routed layers, <see cref="EvaluateBudget"/> evaluates every one (exact expectation).</summary>
     public int ExactSetLimit { get; set; } = 64;
 
