@@ -127,6 +127,7 @@ internal static class EvalCommand
     {
         SkipMethod.Dense => "dense",
         SkipMethod.First => "FiRST",
+        SkipMethod.FirstLora => "FiRST + LoRA",
         SkipMethod.FirstTau => "FiRST (tau)",
         SkipMethod.StaticBi => "static BI",
         SkipMethod.BalancedMiddle => "balanced middle",
@@ -144,7 +145,7 @@ internal static class EvalCommand
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var x in report.Results)
         {
-            var distinct = x.Method is SkipMethod.First or SkipMethod.FirstTau ? x.DistinctSetFraction.ToString("P0", inv) : "";
+            var distinct = x.Method is SkipMethod.First or SkipMethod.FirstLora or SkipMethod.FirstTau ? x.DistinctSetFraction.ToString("P0", inv) : "";
             sb.AppendLine(inv, $"| {Name(x.Method)} | {(x.Method is SkipMethod.Dense or SkipMethod.FirstTau ? "" : x.SkipCount)} | {x.MeanSkipped:F2} | {x.Perplexity:F3} | {x.Kl:F4} | {x.Agreement:P1} | {x.DecodeTokensPerSecond:F0} | {x.SpeedUp:F2} | {distinct} |");
         }
 
@@ -179,6 +180,7 @@ internal static class EvalCommand
         var colors = new Dictionary<SkipMethod, (byte, byte, byte)>
         {
             [SkipMethod.First] = (214, 39, 40),
+            [SkipMethod.FirstLora] = (140, 86, 75),
             [SkipMethod.StaticBi] = (31, 119, 180),
             [SkipMethod.BalancedMiddle] = (44, 160, 44),
             [SkipMethod.Random] = (127, 127, 127),
@@ -187,7 +189,7 @@ internal static class EvalCommand
         };
         var dense = report.Results.First(x => x.Method == SkipMethod.Dense);
         Panel Make(string title, Func<MethodResult, double> value) => new(title, "layers skipped", "",
-            [.. colors.Select(c => new Series(Name(c.Key), c.Value,
+            [.. colors.Where(c => report.Results.Any(x => x.Method == c.Key)).Select(c => new Series(Name(c.Key), c.Value,
                 c.Key == SkipMethod.FirstTau
                     ? [.. report.Results.Where(x => x.Method == c.Key).Select(x => (x.MeanSkipped, value(x)))]
                     : [(0, value(dense)), .. report.Results.Where(x => x.Method == c.Key).Select(x => ((double)x.SkipCount, value(x)))]))]);

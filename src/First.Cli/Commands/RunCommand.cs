@@ -21,6 +21,7 @@ internal static class RunCommand
         var tau = new Option<float?>("--tau") { Description = "Skip a routed layer whose mean score is below tau (default: the router file's, else 0.5)" };
         var maxSkip = new Option<int?>("--max-skip") { Description = "Skip at most K layers" };
         var minSkip = new Option<int?>("--min-skip") { Description = "Skip at least K layers" };
+        var noLora = new Option<bool>("--no-lora") { Description = "Ignore the LoRA adapters a router file carries" };
         var json = new Option<bool>("--json") { Description = "Print the run's report (skipped layers, router means, speeds) as JSON on stderr" };
         var command = new Command("run", "Generate text from a prompt");
         model.AddTo(command);
@@ -35,6 +36,7 @@ internal static class RunCommand
         command.Options.Add(tau);
         command.Options.Add(maxSkip);
         command.Options.Add(minSkip);
+        command.Options.Add(noLora);
         command.Options.Add(json);
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -69,6 +71,7 @@ internal static class RunCommand
                 }
 
                 generator.Session.Routers = set;
+                generator.Session.Adapters = r.GetValue(noLora) ? null : set.Adapters;
                 generator.Session.RoutingOptions = options;
             }
             else if (r.GetValue(tau) is not null || r.GetValue(maxSkip) is not null || r.GetValue(minSkip) is not null)
@@ -113,7 +116,8 @@ internal static class RunCommand
 
             if (session.DecodePlan.SkippedCount > 0 || session.Routers is not null)
             {
-                Console.Error.WriteLine($"skipped layers: {(session.DecodePlan.SkippedCount == 0 ? "none" : string.Join(',', session.DecodePlan.Skipped))} ({session.DecodePlan.SkippedCount} of {lm.Config.LayerCount})");
+                var lora = session.Adapters is { } a && session.DecodePlan.SkippedCount > 0 ? $", LoRA adapters of rank {a.Rank} applied" : "";
+                Console.Error.WriteLine($"skipped layers: {(session.DecodePlan.SkippedCount == 0 ? "none" : string.Join(',', session.DecodePlan.Skipped))} ({session.DecodePlan.SkippedCount} of {lm.Config.LayerCount}){lora}");
             }
 
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -148,6 +152,7 @@ internal static class RunCommand
             {
                 w.WriteNumber("tau", session.RoutingOptions.Tau);
                 w.WriteNumber("router_ms", session.RouterSeconds * 1000);
+                w.WriteNumber("lora_rank", session.Adapters is { } a && session.DecodePlan.SkippedCount > 0 ? a.Rank : 0);
                 w.WriteStartObject("router_means");
                 foreach (var l in session.Routers.RoutedLayers)
                 {

@@ -38,10 +38,13 @@ internal static class TrainRoutersCommand
         var skipBudget = new Option<int>("--skip-budget") { Description = "Train for skipping exactly K layers (expected KL of whole-layer skips; 0: soft gates and lambda)", DefaultValueFactory = _ => 0 };
         var budgetSamples = new Option<int>("--budget-samples") { Description = "Layer sets drawn per example when there are too many to try every one", DefaultValueFactory = _ => 8 };
         var budgetImitation = new Option<float>("--budget-imitation") { Description = "Weight of the pull towards the cheapest layer set seen (skip budget)", DefaultValueFactory = _ => 1f };
+        var routersIn = new Option<string?>("--routers") { Description = "LoRA stage: train adapters for these (frozen) routers; OUT gets both" };
+        var loraRank = new Option<int>("--lora-rank") { Description = "Adapter rank of the LoRA stage (with --routers)", DefaultValueFactory = _ => 8 };
+        var loraAlpha = new Option<float>("--lora-alpha") { Description = "LoRA alpha: the correction is scaled by alpha / rank", DefaultValueFactory = _ => 16f };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (OUT.ckpt)", DefaultValueFactory = _ => 25 };
 
         var command = new Command("train-routers", "Train FiRST routers on the frozen model; resumes from OUT.ckpt when it exists");
-        foreach (var o in new Option[] { model, text, jsonl, selfGenerate, output, steps, batch, lr, lambda, targetSkip, loss, tokenGates, sampledGates, seed, threads, promptLength, continuationLength, hidden, routeLayers, tau, skipBudget, budgetSamples, budgetImitation, checkpointEvery })
+        foreach (var o in new Option[] { model, text, jsonl, selfGenerate, output, steps, batch, lr, lambda, targetSkip, loss, tokenGates, sampledGates, seed, threads, promptLength, continuationLength, hidden, routeLayers, tau, skipBudget, budgetSamples, budgetImitation, routersIn, loraRank, loraAlpha, checkpointEvery })
         {
             command.Options.Add(o);
         }
@@ -62,8 +65,11 @@ internal static class TrainRoutersCommand
                 _ => throw new CliException($"--loss must be kl or ce (got '{lossName}')"),
             };
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model)!));
+            var given = r.GetValue(routersIn) is { } routerPath ? RouterFile.Read(CliErrors.RequireFile(routerPath), lm).Routers : null;
             var options = new RouterTrainingOptions
             {
+                AdapterRank = given is null ? 0 : r.GetValue(loraRank),
+                AdapterAlpha = r.GetValue(loraAlpha),
                 Steps = r.GetValue(steps),
                 BatchSize = r.GetValue(batch),
                 LearningRate = r.GetValue(lr),
@@ -76,8 +82,8 @@ internal static class TrainRoutersCommand
                 Threads = r.GetValue(threads),
                 PromptLength = r.GetValue(promptLength),
                 ContinuationLength = r.GetValue(continuationLength),
-                Hidden = r.GetValue(hidden),
-                RoutedLayers = r.GetValue(routeLayers) is { } list ? ParseLayers(list) : null,
+                Hidden = given?.Hidden ?? r.GetValue(hidden),
+                RoutedLayers = given?.RoutedLayers ?? (r.GetValue(routeLayers) is { } list ? ParseLayers(list) : null),
                 Tau = r.GetValue(tau),
                 CheckpointEvery = r.GetValue(checkpointEvery),
                 SkipBudget = r.GetValue(skipBudget),
@@ -98,10 +104,16 @@ internal static class TrainRoutersCommand
             var checkpoint = outputPath + ".ckpt";
             var resuming = File.Exists(checkpoint);
             var c = lm.Config;
-            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"train-routers: {examples.Count} examples, {options.Steps} steps of {options.BatchSize}, routers d_r={options.Hidden} on layers {string.Join(',', options.RoutedLayers ?? RouterSet.DefaultRoutedLayers(c.LayerCount))}, {(options.SkipBudget > 0 ? $"skip budget {options.SkipBudget}" : $"loss {lossName}, lambda {options.Lambda}")}{(resuming ? $", resuming from {checkpoint}" : "")}"));
+            if (given is not null && options.AdapterRank < 1)
+            {
+                throw new CliException($"--lora-rank must be at least 1 (got {options.AdapterRank})");
+            }
 
-            using var trainer = new RouterTrainer(lm, options, examples);
+            var what = given is null ? "" : string.Create(CultureInfo.InvariantCulture, $"LoRA adapters of rank {options.AdapterRank} (alpha {options.AdapterAlpha}) for the given routers, ");
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"train-routers: {what}{examples.Count} examples, {options.Steps} steps of {options.BatchSize}, routers d_r={options.Hidden} on layers {string.Join(',', options.RoutedLayers ?? RouterSet.DefaultRoutedLayers(c.LayerCount))}, {(options.SkipBudget > 0 ? $"skip budget {options.SkipBudget}" : $"loss {lossName}, lambda {options.Lambda}")}{(resuming ? $", resuming from {checkpoint}" : "")}"));
+
+            using var trainer = new RouterTrainer(lm, options, examples, given);
             RouterSet routers;
             TrainingProgress last = default;
             var startStep = -1;

@@ -8,13 +8,17 @@ public sealed class LayerPlan
 {
     private readonly bool[] _runs;
 
-    private LayerPlan(bool[] runs) => _runs = runs;
+    private LayerPlan(bool[] runs)
+    {
+        _runs = runs;
+        SkippedCount = runs.Count(r => !r);
+    }
 
     /// <summary>Layers in the model.</summary>
     public int LayerCount => _runs.Length;
 
     /// <summary>Layers the plan skips.</summary>
-    public int SkippedCount => _runs.Count(r => !r);
+    public int SkippedCount { get; }
 
     /// <summary>Whether layer <paramref name="layer"/> runs.</summary>
     public bool Runs(int layer) => _runs[layer];

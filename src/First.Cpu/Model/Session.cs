@@ -30,6 +30,8 @@ public sealed class ContextOverflowException(string message) : Exception(message
 public sealed unsafe class Session : IDisposable
 {
     private readonly List<nint> _buffers = [];
+    private Routing.AdapterSet? _adapters;
+    private int _adapterRank;
     private bool _disposed;
     private Routing.RouterSet? _routers;
     private double[] _routerSums = [];
@@ -117,6 +119,35 @@ public sealed unsafe class Session : IDisposable
             RouterMeans = [.. Enumerable.Repeat(float.NaN, Config.LayerCount)];
         }
     }
+
+    /// <summary>
+    /// LoRA adapters (FiRST's second stage, trained for the routers' decisions): applied in every forward pass whose plan
+    /// skips a layer, never in a dense one. Null: none.
+    /// </summary>
+    public Routing.AdapterSet? Adapters
+    {
+        get => _adapters;
+        set
+        {
+            var c = Config;
+            if (value is not null && (value.LayerCount != c.LayerCount || value.Embedding != c.EmbeddingLength || value.QueryLength != c.QueryLength
+                || value.FeedForward != c.FeedForwardLength))
+            {
+                throw new ArgumentException($"adapters for {value.LayerCount} layers of width {value.Embedding} do not fit this model ({c.LayerCount} × {c.EmbeddingLength})", nameof(value));
+            }
+
+            if (value is not null && value.Rank > _adapterRank)
+            {
+                AdapterLow = Alloc<float>((long)BatchSize * value.Rank);
+                _adapterRank = value.Rank;
+            }
+
+            _adapters = value;
+        }
+    }
+
+    /// <summary>[batch][rank] scratch of the adapters (A·x).</summary>
+    internal float* AdapterLow { get; private set; }
 
     /// <summary>How scores become decisions.</summary>
     public Routing.RoutingOptions RoutingOptions { get; set; } = new();

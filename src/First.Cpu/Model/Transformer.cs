@@ -36,12 +36,14 @@ internal static unsafe class Transformer
                 new Span<float>(s.RopeCos + ((long)t * half), half), new Span<float>(s.RopeSin + ((long)t * half), half));
         }
 
+        // Adapters trained for skipping apply only in passes that skip (shared/FIRST.md: LoRA recovers quality).
+        var adapters = plan.SkippedCount > 0 ? s.Adapters : null;
         for (var l = 0; l < c.LayerCount; l++)
         {
             var skipNow = s.Route(l, n, start);
             if (plan.Runs(l) && !skipNow)
             {
-                Layer(s, w.Layers[l], l, n, start);
+                Layer(s, w.Layers[l], l, n, start, adapters);
             }
         }
 
@@ -59,7 +61,7 @@ internal static unsafe class Transformer
         }
     }
 
-    private static void Layer(Session s, LayerWeights lw, int layer, int n, int start)
+    private static void Layer(Session s, LayerWeights lw, int layer, int n, int start, Routing.AdapterSet? adapters)
     {
         var c = s.Config;
         var d = c.EmbeddingLength;
@@ -111,6 +113,12 @@ internal static unsafe class Transformer
         };
         Attention.Run(ref job, s.Pool);
         MatMul.Multiply(lw.Output, s.Attended, qLen, n, s.Quantized, s.Normed, d, s.Pool);
+        var adapter = adapters?.Layers[layer];
+        if (adapter is not null)
+        {
+            Routing.AdapterSet.Apply(adapter.OutputA, adapter.OutputB, adapters!.Rank, adapters.Scale, s.Attended, qLen, s.Normed, d, n, s.AdapterLow);
+        }
+
         Residual(s.X, s.Normed, n * d);
 
         // Feed-forward block.
@@ -120,6 +128,11 @@ internal static unsafe class Transformer
         var all = (long)n * ff;
         Elementwise.SwiGlu(new ReadOnlySpan<float>(s.Gate, (int)all), new ReadOnlySpan<float>(s.Up, (int)all), new Span<float>(s.Gate, (int)all), ff);
         MatMul.Multiply(lw.Down, s.Gate, ff, n, s.Quantized, s.Normed, d, s.Pool);
+        if (adapter is not null)
+        {
+            Routing.AdapterSet.Apply(adapter.DownA, adapter.DownB, adapters!.Rank, adapters.Scale, s.Gate, ff, s.Normed, d, n, s.AdapterLow);
+        }
+
         Residual(s.X, s.Normed, n * d);
     }
 

@@ -13,7 +13,10 @@ public sealed class RouterFileException(string message) : Exception(message);
 /// Router files (shared/FIRST.md): GGUF, tensors <c>router.{i}.w1</c> [d, d_r], <c>.b1</c> [d_r], <c>.w2</c> [d_r],
 /// <c>.b2</c> [1] (a linear router: w1 [d, 1], b2), metadata <c>first.router.*</c> naming the base model
 /// (architecture, layer count, embedding size, a fingerprint of its tensor table), tau, d_r and the
-/// routed layers. Written to a temporary name and renamed, so a killed write leaves nothing half-written.
+/// routed layers. With adapters (the LoRA stage), also <c>lora.{l}.attn_output.a</c> [query length, r],
+/// <c>.attn_output.b</c> [r, d], <c>lora.{l}.ffn_down.a</c> [ffn, r], <c>.ffn_down.b</c> [r, d] for every layer and
+/// <c>first.router.lora.rank</c> / <c>.alpha</c>. Written to a temporary name and renamed, so a killed write leaves
+/// nothing half-written.
 /// </summary>
 public static class RouterFile
 {
@@ -70,6 +73,21 @@ public static class RouterFile
             w.AddTensor($"router.{l}.b2", GgmlType.F32, 1);
         }
 
+        var adapters = routers.Adapters;
+        if (adapters is not null)
+        {
+            m.Add(Prefix + "lora.rank", GgufValue.FromUInt32((uint)adapters.Rank));
+            m.Add(Prefix + "lora.alpha", GgufValue.FromFloat32(adapters.Alpha));
+            var r = adapters.Rank;
+            for (var l = 0; l < adapters.LayerCount; l++)
+            {
+                w.AddTensor($"lora.{l}.attn_output.a", GgmlType.F32, adapters.QueryLength, r);
+                w.AddTensor($"lora.{l}.attn_output.b", GgmlType.F32, r, adapters.Embedding);
+                w.AddTensor($"lora.{l}.ffn_down.a", GgmlType.F32, adapters.FeedForward, r);
+                w.AddTensor($"lora.{l}.ffn_down.b", GgmlType.F32, r, adapters.Embedding);
+            }
+        }
+
         foreach (var l in routers.RoutedLayers)
         {
             var r = routers.Routers[l]!;
@@ -77,6 +95,11 @@ public static class RouterFile
             w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(r.B1.AsSpan()));
             w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(r.W2.AsSpan()));
             w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(new[] { r.B2 }.AsSpan()));
+        }
+
+        foreach (var t in adapters?.Tensors ?? [])
+        {
+            w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.AsSpan()));
         }
 
         w.Finish();
@@ -121,6 +144,28 @@ public static class RouterFile
             var b2 = new float[1];
             Load(file, $"router.{l}.b2", b2, 1);
             r.B2 = b2[0];
+        }
+
+        if (m.ContainsKey(Prefix + "lora.rank"))
+        {
+            var rank = checked((int)m.GetUInt32(Prefix + "lora.rank"));
+            var alpha = m.GetFloat32(Prefix + "lora.alpha");
+            if (rank < 1 || rank > 4096 || !(alpha > 0) || !float.IsFinite(alpha))
+            {
+                throw new RouterFileException($"router file {path}: adapter rank {rank} or alpha {alpha} is out of range");
+            }
+
+            var adapters = new AdapterSet(c.LayerCount, c.EmbeddingLength, c.QueryLength, c.FeedForwardLength, rank, alpha);
+            for (var l = 0; l < c.LayerCount; l++)
+            {
+                var a = adapters.Layers[l];
+                Load(file, $"lora.{l}.attn_output.a", a.OutputA, a.OutputA.Length);
+                Load(file, $"lora.{l}.attn_output.b", a.OutputB, a.OutputB.Length);
+                Load(file, $"lora.{l}.ffn_down.a", a.DownA, a.DownA.Length);
+                Load(file, $"lora.{l}.ffn_down.b", a.DownB, a.DownB.Length);
+            }
+
+            routers.Adapters = adapters;
         }
 
         return (routers, m.GetFloat32(Prefix + "tau"));

@@ -49,6 +49,9 @@ public sealed class RouterSet
     /// <summary>The routed layers, ascending (fixed at construction, as <see cref="Routers"/> is).</summary>
     public IReadOnlyList<int> RoutedLayers { get; }
 
+    /// <summary>LoRA adapters trained for these routers' decisions (applied in passes that skip a layer), or null.</summary>
+    public AdapterSet? Adapters { get; set; }
+
     /// <summary>FiRST's default routed layers: all but the first and the last.</summary>
     public static int[] DefaultRoutedLayers(int layerCount) => [.. Enumerable.Range(1, Math.Max(0, layerCount - 2))];
 }

@@ -14,6 +14,12 @@ public enum SkipMethod
     /// <summary>Trained routers, per prompt: the k routed layers with the lowest mean score.</summary>
     First,
 
+    /// <summary>
+    /// The same routers' decisions with the LoRA adapters their file carries (FiRST's second stage), applied in every pass
+    /// that skips; measured only when the router file has adapters.
+    /// </summary>
+    FirstLora,
+
     /// <summary>Trained routers with their own threshold tau: as many layers as they choose.</summary>
     FirstTau,
 
@@ -148,12 +154,14 @@ public sealed class SkipEvaluation
         {
             // Methods often choose the same set (and the oracle tries every set): each set is measured once per example.
             var measured = new Dictionary<string, Measurement>();
-            Measurement Of(LayerPlan plan)
+            Measurement Of(LayerPlan plan, bool adapted = false)
             {
-                var key = plan.ToString();
+                var key = plan.ToString() + (adapted ? " + LoRA" : "");
                 if (!measured.TryGetValue(key, out var m))
                 {
+                    session.Adapters = adapted ? _routers.Adapters : null;
                     measured[key] = m = Measure(session, e, plan);
+                    session.Adapters = null;
                 }
 
                 return m;
@@ -171,6 +179,11 @@ public sealed class SkipEvaluation
                 var firstPlan = RoutingDecision.Decide(_routers, means, new RoutingOptions { Tau = _options.Tau, MinSkip = k, MaxSkip = k });
                 firstSets[k].Add(firstPlan.Skipped);
                 Add(sums, (SkipMethod.First, k), Of(firstPlan), dense);
+                if (_routers.Adapters is not null)
+                {
+                    Add(sums, (SkipMethod.FirstLora, k), Of(firstPlan, adapted: true), dense);
+                }
+
                 Add(sums, (SkipMethod.StaticBi, k), Of(LayerPlan.Skipping(c.LayerCount, biOrder.Take(k))), dense);
                 Add(sums, (SkipMethod.BalancedMiddle, k), Of(LayerPlan.Skipping(c.LayerCount, BalancedMiddle(routed, k))), dense);
                 var sets = Combinations(routed, k);
@@ -195,7 +208,7 @@ public sealed class SkipEvaluation
         {
             var sets = method switch
             {
-                SkipMethod.First => Distinct(firstSets[k]),
+                SkipMethod.First or SkipMethod.FirstLora => Distinct(firstSets[k]),
                 SkipMethod.FirstTau => Distinct(tauSets),
                 _ => 0,
             };

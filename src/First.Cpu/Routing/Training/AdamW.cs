@@ -1,51 +1,56 @@
 namespace First.Cpu.Routing.Training;
 
 /// <summary>
-/// AdamW (Loshchilov and Hutter, "Decoupled Weight Decay Regularization", 2019) over a <see cref="RouterSet"/>'s
-/// tensors, with global-norm gradient clipping. The moments are router sets of the same shape, so that a
-/// checkpoint stores them as it stores the routers.
+/// AdamW (Loshchilov and Hutter, "Decoupled Weight Decay Regularization", 2019) over a list of parameter tensors
+/// (a router set's, or adapters'), with global-norm gradient clipping. The moments are tensors of the same shapes,
+/// which a checkpoint stores beside the parameters.
 /// </summary>
 public sealed class AdamW
 {
     private const float Beta1 = 0.9f;
     private const float Beta2 = 0.999f;
     private const float Epsilon = 1e-8f;
+    private readonly bool[] _decay;
 
-    /// <summary>Moments for <paramref name="routers"/>, all zero.</summary>
-    public AdamW(RouterSet routers)
+    /// <summary>Moments for <paramref name="parameters"/>, all zero; <paramref name="decay"/> says which tensors get weight decay.</summary>
+    public AdamW(IReadOnlyList<float[]> parameters, IReadOnlyList<bool> decay)
     {
-        ArgumentNullException.ThrowIfNull(routers);
-        First = RouterSets.Like(routers);
-        Second = RouterSets.Like(routers);
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(decay);
+        if (decay.Count != parameters.Count)
+        {
+            throw new ArgumentException("one decay flag per tensor", nameof(decay));
+        }
+
+        First = [.. parameters.Select(p => new float[p.Length])];
+        Second = [.. parameters.Select(p => new float[p.Length])];
+        _decay = [.. decay];
     }
 
-    /// <summary>First moments.</summary>
-    public RouterSet First { get; }
+    /// <summary>First moments, one per parameter tensor.</summary>
+    public IReadOnlyList<float[]> First { get; }
 
     /// <summary>Second moments.</summary>
-    public RouterSet Second { get; }
+    public IReadOnlyList<float[]> Second { get; }
 
     /// <summary>Steps taken (the bias correction depends on it).</summary>
     public int Steps { get; set; }
 
     /// <summary>
     /// Scales <paramref name="gradient"/> down to <paramref name="clipNorm"/> when its global norm exceeds it, then
-    /// takes one step on <paramref name="routers"/>. Weight decay applies to W1 and W2, not to biases.
+    /// takes one step on <paramref name="parameters"/> (weight decay on the tensors flagged at construction).
     /// Returns the norm before clipping.
     /// </summary>
-    public double Step(RouterSet routers, RouterSet gradient, float learningRate, float weightDecay, float clipNorm)
+    public double Step(IReadOnlyList<float[]> parameters, IReadOnlyList<float[]> gradient, float learningRate, float weightDecay, float clipNorm)
     {
-        ArgumentNullException.ThrowIfNull(routers);
+        ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(gradient);
         var squares = 0.0;
-        foreach (var l in gradient.RoutedLayers)
+        foreach (var g in gradient)
         {
-            foreach (var g in gradient.Routers[l]!.Tensors)
+            foreach (var v in g)
             {
-                foreach (var v in g)
-                {
-                    squares += (double)v * v;
-                }
+                squares += (double)v * v;
             }
         }
 
@@ -54,23 +59,20 @@ public sealed class AdamW
         Steps++;
         var correction1 = 1 - MathF.Pow(Beta1, Steps);
         var correction2 = 1 - MathF.Pow(Beta2, Steps);
-        foreach (var l in routers.RoutedLayers)
+        for (var k = 0; k < parameters.Count; k++)
         {
-            var p = routers.Routers[l]!.Tensors;
-            var g = gradient.Routers[l]!.Tensors;
-            var m = First.Routers[l]!.Tensors;
-            var v = Second.Routers[l]!.Tensors;
-            for (var k = 0; k < p.Count; k++)
+            var p = parameters[k];
+            var g = gradient[k];
+            var m = First[k];
+            var v = Second[k];
+            var decay = _decay[k] ? weightDecay : 0f;
+            for (var i = 0; i < p.Length; i++)
             {
-                var decay = k is 0 or 2 ? weightDecay : 0f; // W1 and W2
-                for (var i = 0; i < p[k].Length; i++)
-                {
-                    var gi = g[k][i] * scale;
-                    m[k][i] = (Beta1 * m[k][i]) + ((1 - Beta1) * gi);
-                    v[k][i] = (Beta2 * v[k][i]) + ((1 - Beta2) * gi * gi);
-                    var update = m[k][i] / correction1 / (MathF.Sqrt(v[k][i] / correction2) + Epsilon);
-                    p[k][i] -= learningRate * (update + (decay * p[k][i]));
-                }
+                var gi = g[i] * scale;
+                m[i] = (Beta1 * m[i]) + ((1 - Beta1) * gi);
+                v[i] = (Beta2 * v[i]) + ((1 - Beta2) * gi * gi);
+                var update = m[i] / correction1 / (MathF.Sqrt(v[i] / correction2) + Epsilon);
+                p[i] -= learningRate * (update + (decay * p[i]));
             }
         }
 
@@ -78,7 +80,7 @@ public sealed class AdamW
     }
 }
 
-/// <summary>Helpers over router sets as parameter containers.</summary>
+/// <summary>Router sets as parameter containers.</summary>
 public static class RouterSets
 {
     /// <summary>A set of the same shape, every value zero.</summary>
@@ -88,29 +90,39 @@ public static class RouterSets
         return new RouterSet(routers.LayerCount, routers.Embedding, routers.Hidden, routers.RoutedLayers);
     }
 
-    /// <summary>Sets every value of <paramref name="routers"/> to zero.</summary>
-    public static void Clear(RouterSet routers)
+    /// <summary>Every parameter tensor, routed layer by routed layer in <see cref="Router.Tensors"/> order (W1, B1, W2, B2).</summary>
+    public static IReadOnlyList<float[]> Tensors(RouterSet routers)
     {
         ArgumentNullException.ThrowIfNull(routers);
-        foreach (var l in routers.RoutedLayers)
+        return [.. routers.RoutedLayers.SelectMany(l => routers.Routers[l]!.Tensors)];
+    }
+
+    /// <summary>Which of <see cref="Tensors"/> are matrices (W1, W2: weight decay) rather than biases.</summary>
+    public static IReadOnlyList<bool> Matrices(RouterSet routers)
+    {
+        ArgumentNullException.ThrowIfNull(routers);
+        return [.. routers.RoutedLayers.SelectMany(_ => new[] { true, false, true, false })];
+    }
+}
+
+/// <summary>Operations on lists of tensors (parameters and gradients).</summary>
+internal static class TensorLists
+{
+    /// <summary>Sets every value to zero.</summary>
+    public static void Clear(IReadOnlyList<float[]> tensors)
+    {
+        foreach (var t in tensors)
         {
-            foreach (var t in routers.Routers[l]!.Tensors)
-            {
-                Array.Clear(t);
-            }
+            Array.Clear(t);
         }
     }
 
     /// <summary>Multiplies every value by <paramref name="factor"/>.</summary>
-    public static void Scale(RouterSet routers, float factor)
+    public static void Scale(IReadOnlyList<float[]> tensors, float factor)
     {
-        ArgumentNullException.ThrowIfNull(routers);
-        foreach (var l in routers.RoutedLayers)
+        foreach (var t in tensors)
         {
-            foreach (var t in routers.Routers[l]!.Tensors)
-            {
-                System.Numerics.Tensors.TensorPrimitives.Multiply(t, factor, t);
-            }
+            System.Numerics.Tensors.TensorPrimitives.Multiply(t, factor, t);
         }
     }
 }

@@ -26,11 +26,18 @@ public sealed class RouterTrainer : IDisposable
     private readonly IReadOnlyList<TrainingExample> _examples;
     private readonly GatedTransformer _pass;
     private readonly RouterObjective _objective;
-    private readonly RouterSet _gradient;
+    private readonly RouterSet? _gradient;
+    private readonly AdapterSet? _adapterGradient;
+    private readonly IReadOnlyList<float[]> _parameters;
+    private readonly IReadOnlyList<float[]> _gradients;
+    private readonly RoutingOptions _decision;
     private readonly AdamW _optimizer;
 
-    /// <summary>A trainer for <paramref name="model"/> on <paramref name="examples"/>, routers initialised from the seed.</summary>
-    public RouterTrainer(LanguageModel model, RouterTrainingOptions options, IReadOnlyList<TrainingExample> examples)
+    /// <summary>
+    /// A trainer for <paramref name="model"/> on <paramref name="examples"/>: of routers initialised from the seed, or, with
+    /// <see cref="RouterTrainingOptions.AdapterRank"/> above 0, of adapters for the given, frozen <paramref name="routers"/>.
+    /// </summary>
+    public RouterTrainer(LanguageModel model, RouterTrainingOptions options, IReadOnlyList<TrainingExample> examples, RouterSet? routers = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -42,17 +49,65 @@ public sealed class RouterTrainer : IDisposable
             throw new TrainingDataException("no training example");
         }
 
+        if ((options.AdapterRank > 0) != (routers is not null))
+        {
+            throw new ArgumentException(options.AdapterRank > 0 ? "training adapters needs the routers they serve" : "routers are given only to train adapters for them");
+        }
+
         _model = model;
         Options = options;
         _examples = examples;
         var p = examples.Max(e => e.Prompt.Length);
         var n = examples.Max(e => e.Continuation.Length);
-        _pass = new GatedTransformer(model.Weights, p, n, options.Threads, options.Hidden);
+        _pass = new GatedTransformer(model.Weights, p, n, options.Threads, routers?.Hidden ?? options.Hidden, options.AdapterRank);
         _objective = new RouterObjective(_pass, options.Loss, options.Gates, options.Lambda, options.Tau);
-        Routers = Initial(c.LayerCount, c.EmbeddingLength, options);
-        _gradient = RouterSets.Like(Routers);
-        _optimizer = new AdamW(Routers);
+        _decision = options.SkipBudget > 0
+            ? new RoutingOptions { Tau = options.Tau, MinSkip = options.SkipBudget, MaxSkip = options.SkipBudget }
+            : new RoutingOptions { Tau = options.Tau };
         Settings = options.Fingerprint(c.LayerCount) + "examples=" + ExamplesHash(examples) + ";";
+        if (routers is null)
+        {
+            Routers = Initial(c.LayerCount, c.EmbeddingLength, options);
+            _gradient = RouterSets.Like(Routers);
+            _parameters = RouterSets.Tensors(Routers);
+            _gradients = RouterSets.Tensors(_gradient);
+            _optimizer = new AdamW(_parameters, RouterSets.Matrices(Routers));
+        }
+        else
+        {
+            if (routers.LayerCount != c.LayerCount || routers.Embedding != c.EmbeddingLength)
+            {
+                throw new ArgumentException($"routers for {routers.LayerCount} layers of {routers.Embedding}; the model has {c.LayerCount} of {c.EmbeddingLength}", nameof(routers));
+            }
+
+            Routers = routers;
+            Adapters = InitialAdapters(c, options);
+            Routers.Adapters = Adapters;
+            _adapterGradient = Adapters.Like();
+            _parameters = Adapters.Tensors;
+            _gradients = _adapterGradient.Tensors;
+            _optimizer = new AdamW(_parameters, [.. _parameters.Select(_ => true)]);
+            Settings += "routers=" + RoutersHash(routers) + ";";
+        }
+    }
+
+    /// <summary>The adapters being trained (LoRA stage), or null.</summary>
+    public AdapterSet? Adapters { get; }
+
+    /// <summary>Adapters whose A matrices are random (scale 1/√input) and whose B matrices are zero: at first they change nothing.</summary>
+    public static AdapterSet InitialAdapters(Model.ModelConfig config, RouterTrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        var adapters = new AdapterSet(config.LayerCount, config.EmbeddingLength, config.QueryLength, config.FeedForwardLength, options.AdapterRank, options.AdapterAlpha);
+        var random = new Random(options.Seed);
+        foreach (var a in adapters.Layers)
+        {
+            Fill(a.OutputA, random, 1 / MathF.Sqrt(config.QueryLength));
+            Fill(a.DownA, random, 1 / MathF.Sqrt(config.FeedForwardLength));
+        }
+
+        return adapters;
     }
 
     /// <summary>The settings.</summary>
@@ -91,13 +146,14 @@ public sealed class RouterTrainer : IDisposable
 
         return routers;
 
-        static void Fill(float[] values, Random random, float scale)
+    }
+
+    /// <summary>Normal draws of standard deviation <paramref name="scale"/> (Box–Muller from two uniform ones).</summary>
+    private static void Fill(float[] values, Random random, float scale)
+    {
+        for (var i = 0; i < values.Length; i++)
         {
-            for (var i = 0; i < values.Length; i++)
-            {
-                // Box–Muller: a normal draw from two uniform ones.
-                values[i] = scale * (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
-            }
+            values[i] = scale * (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
         }
     }
 
@@ -110,7 +166,7 @@ public sealed class RouterTrainer : IDisposable
     {
         if (checkpoint is not null && File.Exists(checkpoint))
         {
-            var state = TrainingCheckpoint.Read(checkpoint, Routers, _optimizer, Settings);
+            var state = TrainingCheckpoint.Read(checkpoint, _parameters, _optimizer, Settings);
             Step = state.Step;
             _objective.Lambda = state.Lambda;
         }
@@ -126,7 +182,7 @@ public sealed class RouterTrainer : IDisposable
             Step++;
             if (checkpoint is not null && (Step % Options.CheckpointEvery == 0 || Step == Options.Steps))
             {
-                TrainingCheckpoint.Write(checkpoint, Step, _objective.Lambda, Settings, Routers, _optimizer);
+                TrainingCheckpoint.Write(checkpoint, Step, _objective.Lambda, Settings, _parameters, _optimizer);
             }
 
             progress?.Invoke(new TrainingProgress(Step, Options.Steps, result.Loss.Loss, result.Loss.Kl, result.Loss.MeanGate, result.Loss.SkippedLayers,
@@ -153,14 +209,16 @@ public sealed class RouterTrainer : IDisposable
 
     private (ExampleLoss Loss, float LearningRate, long Tokens) TrainStep()
     {
-        RouterSets.Clear(_gradient);
+        TensorLists.Clear(_gradients);
         var random = new Random(unchecked((int)Mix((ulong)Options.Seed, (ulong)Step))); // not HashCode: it is seeded per process
         double loss = 0, kl = 0, gate = 0, skipped = 0;
         var tokens = 0L;
         for (var b = 0; b < Options.BatchSize; b++)
         {
             var example = _examples[random.Next(_examples.Count)];
-            var r = Options.SkipBudget > 0
+            var r = Adapters is not null
+                ? _objective.EvaluateAdapters(example, Routers, Adapters, _adapterGradient, _decision)
+                : Options.SkipBudget > 0
                 ? _objective.EvaluateBudget(example, Routers, _gradient, Options.SkipBudget, Options.BudgetSamples, Options.BudgetImitation, random)
                 : _objective.Evaluate(example, Routers, _gradient, Options.SampledGates ? random : null);
             loss += r.Loss;
@@ -171,10 +229,10 @@ public sealed class RouterTrainer : IDisposable
         }
 
         var k = Options.BatchSize;
-        RouterSets.Scale(_gradient, 1f / k);
+        TensorLists.Scale(_gradients, 1f / k);
         var lr = LearningRate(Options, Step);
-        _optimizer.Step(Routers, _gradient, lr, Options.WeightDecay, Options.ClipNorm);
-        if (Options.TargetSkip is { } target && Options.SkipBudget == 0)
+        _optimizer.Step(_parameters, _gradients, lr, Options.WeightDecay, Options.ClipNorm);
+        if (Options.TargetSkip is { } target && Options.SkipBudget == 0 && Adapters is null)
         {
             // Dual ascent on lambda: more pressure while the skipped fraction (1 − mean gate) is below the target.
             var skippedFraction = 1 - (gate / k);
@@ -205,6 +263,21 @@ public sealed class RouterTrainer : IDisposable
         }
 
         return examples.Count.ToString(CultureInfo.InvariantCulture) + "/" + hash.ToString("x16", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A hash of every router parameter's bits (adapters are trained for these routers only).</summary>
+    private static string RoutersHash(RouterSet routers)
+    {
+        var hash = 0xcbf29ce484222325UL;
+        foreach (var t in RouterSets.Tensors(routers))
+        {
+            foreach (var v in t)
+            {
+                hash = Mix(hash, BitConverter.SingleToUInt32Bits(v));
+            }
+        }
+
+        return hash.ToString("x16", CultureInfo.InvariantCulture);
     }
 
     /// <summary>SplitMix64's finaliser over a running hash and a value.</summary>

@@ -64,6 +64,16 @@ public sealed record RouterTrainingOptions
     /// <summary>Weight of the cross-entropy that pulls m_i towards the cheapest set seen (skip budget only).</summary>
     public float BudgetImitation { get; init; } = 1f;
 
+    /// <summary>
+    /// When above 0, the LoRA stage [paper: adapters recover quality]: the routers are given and frozen, and adapters of this
+    /// rank (<see cref="AdapterSet"/>) are trained for the layer sets the routers choose (the <see cref="SkipBudget"/> lowest
+    /// means, or those below tau without a budget).
+    /// </summary>
+    public int AdapterRank { get; init; }
+
+    /// <summary>LoRA's alpha: the adapters' correction is scaled by alpha / rank.</summary>
+    public float AdapterAlpha { get; init; } = 16f;
+
     /// <summary>Seed of initialisation and example order.</summary>
     public int Seed { get; init; } = 42;
 
@@ -120,6 +130,9 @@ public sealed record RouterTrainingOptions
         Check(SkipBudget == 0 || routed <= 62, $"a skip budget handles at most 62 routed layers (got {routed})");
         Check(BudgetSamples >= 1, $"budget samples must be at least 1 (got {BudgetSamples})");
         Check(BudgetImitation >= 0 && float.IsFinite(BudgetImitation), $"budget imitation weight must be 0 or more (got {BudgetImitation})");
+        Check(AdapterRank >= 0 && AdapterRank <= 1024, $"adapter rank must be 0..1024 (got {AdapterRank})");
+        Check(AdapterAlpha > 0 && float.IsFinite(AdapterAlpha), $"adapter alpha must be positive (got {AdapterAlpha})");
+        Check(AdapterRank == 0 || (Gates == GateMode.Sequence && !SampledGates), "adapters train for the sets inference chooses: they do not combine with token or sampled gates");
     }
 
     /// <summary>The settings that shape the result, as key/value text (written into router files and checkpoints).</summary>
@@ -146,6 +159,8 @@ public sealed record RouterTrainingOptions
         ["routed_layers"] = string.Join(',', RoutedLayers ?? RouterSet.DefaultRoutedLayers(layerCount)),
         ["initial_gate"] = Text(InitialGate),
         ["tau"] = Text(Tau),
+        ["adapter_rank"] = Text(AdapterRank),
+        ["adapter_alpha"] = Text(AdapterAlpha),
     };
 
     /// <summary>One line of <see cref="Describe"/>, for comparing a checkpoint with the command resuming it.</summary>

@@ -6,7 +6,7 @@ namespace First.Cpu.Routing.Training;
 public sealed class TrainingCheckpointException(string message) : Exception(message);
 
 /// <summary>
-/// Training state on disk, as GGUF (general.architecture "first-router-checkpoint"): the routers, AdamW's moments
+/// Training state on disk, as GGUF (general.architecture "first-router-checkpoint"): the trained tensors (routers or adapters), AdamW's moments
 /// and step count, lambda, the step reached, and the settings it was made with. Written to a temporary file and
 /// renamed, so a kill leaves the previous checkpoint whole.
 /// </summary>
@@ -14,10 +14,10 @@ public static class TrainingCheckpoint
 {
     private const string Architecture = "first-router-checkpoint";
 
-    /// <summary>Saves the state after <paramref name="step"/> steps.</summary>
-    public static void Write(string path, int step, float lambda, string settings, RouterSet routers, AdamW optimizer)
+    /// <summary>Saves the state after <paramref name="step"/> steps: the trained tensors and the optimiser's moments.</summary>
+    public static void Write(string path, int step, float lambda, string settings, IReadOnlyList<float[]> parameters, AdamW optimizer)
     {
-        ArgumentNullException.ThrowIfNull(routers);
+        ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(optimizer);
         var tmp = path + ".tmp";
         using (var w = GgufWriter.CreateFile(tmp))
@@ -27,27 +27,20 @@ public static class TrainingCheckpoint
             w.Metadata.Add("first.checkpoint.optimizer_steps", GgufValue.FromUInt32((uint)optimizer.Steps));
             w.Metadata.Add("first.checkpoint.lambda", GgufValue.FromFloat32(lambda));
             w.Metadata.Add("first.checkpoint.settings", GgufValue.FromString(settings));
-            var sets = Sets(routers, optimizer);
-            foreach (var (name, set) in sets)
+            var lists = Lists(parameters, optimizer);
+            foreach (var (name, list) in lists)
             {
-                foreach (var l in set.RoutedLayers)
+                for (var k = 0; k < list.Count; k++)
                 {
-                    var tensors = set.Routers[l]!.Tensors;
-                    for (var k = 0; k < tensors.Count; k++)
-                    {
-                        w.AddTensor($"{name}.{l}.{k}", GgmlType.F32, tensors[k].Length);
-                    }
+                    w.AddTensor($"{name}.{k}", GgmlType.F32, list[k].Length);
                 }
             }
 
-            foreach (var (_, set) in sets)
+            foreach (var (_, list) in lists)
             {
-                foreach (var l in set.RoutedLayers)
+                foreach (var t in list)
                 {
-                    foreach (var t in set.Routers[l]!.Tensors)
-                    {
-                        w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.AsSpan()));
-                    }
+                    w.WriteTensorData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.AsSpan()));
                 }
             }
 
@@ -57,11 +50,11 @@ public static class TrainingCheckpoint
         File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>Loads a checkpoint into <paramref name="routers"/> and <paramref name="optimizer"/>; returns the step and lambda.</summary>
+    /// <summary>Loads a checkpoint into <paramref name="parameters"/> and <paramref name="optimizer"/>; returns the step and lambda.</summary>
     /// <exception cref="TrainingCheckpointException">It was written with other settings or data, or is not a checkpoint.</exception>
-    public static (int Step, float Lambda) Read(string path, RouterSet routers, AdamW optimizer, string settings)
+    public static (int Step, float Lambda) Read(string path, IReadOnlyList<float[]> parameters, AdamW optimizer, string settings)
     {
-        ArgumentNullException.ThrowIfNull(routers);
+        ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(optimizer);
         GgufFile file;
         try
@@ -88,21 +81,17 @@ public static class TrainingCheckpoint
                 throw new TrainingCheckpointException($"checkpoint {path} was written with other settings or data ({differ}); use the same command, or delete it to start again");
             }
 
-            foreach (var (name, set) in Sets(routers, optimizer))
+            foreach (var (name, list) in Lists(parameters, optimizer))
             {
-                foreach (var l in set.RoutedLayers)
+                for (var k = 0; k < list.Count; k++)
                 {
-                    var tensors = set.Routers[l]!.Tensors;
-                    for (var k = 0; k < tensors.Count; k++)
+                    var t = file.Tensors.FirstOrDefault(x => x.Name == $"{name}.{k}");
+                    if (t is null || t.Type != GgmlType.F32 || t.ElementCount != list[k].Length)
                     {
-                        var t = file.GetTensor($"{name}.{l}.{k}");
-                        if (t.Type != GgmlType.F32 || t.ElementCount != tensors[k].Length)
-                        {
-                            throw new TrainingCheckpointException($"checkpoint {path}: tensor {name}.{l}.{k} has the wrong size");
-                        }
-
-                        file.GetTensorData<float>(t).CopyTo(tensors[k]);
+                        throw new TrainingCheckpointException($"checkpoint {path}: tensor {name}.{k} is missing or has the wrong size");
                     }
+
+                    file.GetTensorData<float>(t).CopyTo(list[k]);
                 }
             }
 
@@ -111,8 +100,8 @@ public static class TrainingCheckpoint
         }
     }
 
-    private static (string Name, RouterSet Set)[] Sets(RouterSet routers, AdamW optimizer) =>
-        [("router", routers), ("adam_m", optimizer.First), ("adam_v", optimizer.Second)];
+    private static (string Name, IReadOnlyList<float[]> List)[] Lists(IReadOnlyList<float[]> parameters, AdamW optimizer) =>
+        [("param", parameters), ("adam_m", optimizer.First), ("adam_v", optimizer.Second)];
 
     private static string Difference(string theirs, string ours)
     {
