@@ -9,13 +9,21 @@ namespace First.Cpu.Tests;
 public sealed class DecodeAllocationTests
 {
     [Theory]
-    [InlineData("stories260K.gguf", KvCacheType.F16, 0f)]
-    [InlineData("stories260K-Q4_0.gguf", KvCacheType.F32, 0.8f)]
-    [InlineData("stories260K-Q8_0.gguf", KvCacheType.F16, 0.8f)]
-    public void Sixty_four_decode_steps_allocate_nothing(string file, KvCacheType cache, float temperature)
+    [InlineData("stories260K.gguf", KvCacheType.F16, 0f, false)]
+    [InlineData("stories260K-Q4_0.gguf", KvCacheType.F32, 0.8f, false)]
+    [InlineData("stories260K-Q8_0.gguf", KvCacheType.F16, 0.8f, false)]
+    [InlineData("stories260K-Q8_0.gguf", KvCacheType.F16, 0.8f, true)]
+    public void Sixty_four_decode_steps_allocate_nothing(string file, KvCacheType cache, float temperature, bool skipWithAdapters)
     {
         using var model = LanguageModel.Open(TestPaths.Model(file));
         using var session = model.CreateSession(new SessionOptions { Threads = 2, ContextLength = 320, KvCacheType = cache });
+        if (skipWithAdapters)
+        {
+            // FiRST decoding: a skipped layer, LoRA adapters on the others.
+            session.DecodePlan = LayerPlan.Skipping(model.Config.LayerCount, [2]);
+            session.Adapters = AdapterTests.RandomAdapters(model.Config, rank: 8, seed: 1, size: 0.05f);
+        }
+
         var sampler = new Sampler(model.Config.VocabularySize, new SamplerOptions { Temperature = temperature, Seed = 7, RepeatPenalty = 1.1f });
         var token = model.Tokenizer.Vocabulary.Bos;
         session.Prefill([token]);

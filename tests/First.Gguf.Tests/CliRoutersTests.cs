@@ -58,6 +58,20 @@ public sealed class CliRoutersTests
             Assert.Contains("skip budget 2", trainBudget.Err, StringComparison.Ordinal);
             var runBudget = ConsoleCapture.Run("run", "-m", Model, "--routers", budget, "--max-skip", "2", "--min-skip", "2", "-p", "Once upon a time", "-n", "4", "-t", "2");
             Assert.True(runBudget.Exit == 0, runBudget.Err);
+
+            // The LoRA stage: adapters for those routers, applied when they skip, and a row of their own in the evaluation.
+            var lora = Path.Combine(dir, "l.routers.gguf");
+            var trainLora = ConsoleCapture.Run("train-routers", "-m", Model, "--routers", budget, "--self-generate", "4", "-o", lora, "--steps", "3", "--batch", "2",
+                "--prompt-length", "16", "--continuation-length", "8", "-t", "2", "--skip-budget", "2", "--lora-rank", "4");
+            Assert.True(trainLora.Exit == 0, trainLora.Err);
+            Assert.Contains("LoRA adapters of rank 4", trainLora.Err, StringComparison.Ordinal);
+            var runLora = ConsoleCapture.Run("run", "-m", Model, "--routers", lora, "--max-skip", "2", "--min-skip", "2", "-p", "Once upon a time", "-n", "4", "-t", "2");
+            Assert.True(runLora.Exit == 0, runLora.Err);
+            Assert.Contains("LoRA adapters of rank 4 applied", runLora.Err, StringComparison.Ordinal);
+            var evalLora = ConsoleCapture.Run("eval", "-m", Model, "--routers", lora, "--self-generate", "2", "--prompt-length", "16",
+                "--continuation-length", "8", "--skip-counts", "2", "-t", "2", "-o", prefix);
+            Assert.True(evalLora.Exit == 0, evalLora.Err);
+            Assert.Contains("| FiRST + LoRA | 2 |", File.ReadAllText(prefix + ".md"), StringComparison.Ordinal);
         }
         finally
         {
@@ -87,6 +101,9 @@ public sealed class CliRoutersTests
                 "--prompt-length", "8", "--continuation-length", "8", "--router-hidden", "4").Exit);
             Fails(["eval", "-m", TestPaths.Model("stories260K-Q8_0.gguf"), "--routers", routers, "--self-generate", "2"], "was made for another model");
             Fails(["eval", "-m", Model, "--routers", routers, "--self-generate", "2", "--skip-counts", "4"], "skip count 4 is outside 1..3");
+            Fails(["train-routers", "-m", Model, "--routers", routers, "--self-generate", "2", "-o", output, "--lora-rank", "0"], "--lora-rank must be at least 1");
+            Fails(["train-routers", "-m", Model, "--routers", Path.Combine(dir, "missing.routers.gguf"), "--self-generate", "2", "-o", output], "missing.routers.gguf");
+            Assert.False(File.Exists(output));
         }
         finally
         {

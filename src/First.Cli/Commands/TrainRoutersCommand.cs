@@ -90,6 +90,11 @@ internal static class TrainRoutersCommand
                 BudgetSamples = r.GetValue(budgetSamples),
                 BudgetImitation = r.GetValue(budgetImitation),
             };
+            if (given is not null && options.AdapterRank < 1)
+            {
+                throw new CliException($"--lora-rank must be at least 1 (got {options.AdapterRank})");
+            }
+
             try
             {
                 options.Validate(lm.Config.LayerCount);
@@ -104,11 +109,6 @@ internal static class TrainRoutersCommand
             var checkpoint = outputPath + ".ckpt";
             var resuming = File.Exists(checkpoint);
             var c = lm.Config;
-            if (given is not null && options.AdapterRank < 1)
-            {
-                throw new CliException($"--lora-rank must be at least 1 (got {options.AdapterRank})");
-            }
-
             var what = given is null ? "" : string.Create(CultureInfo.InvariantCulture, $"LoRA adapters of rank {options.AdapterRank} (alpha {options.AdapterAlpha}) for the given routers, ");
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"train-routers: {what}{examples.Count} examples, {options.Steps} steps of {options.BatchSize}, routers d_r={options.Hidden} on layers {string.Join(',', options.RoutedLayers ?? RouterSet.DefaultRoutedLayers(c.LayerCount))}, {(options.SkipBudget > 0 ? $"skip budget {options.SkipBudget}" : $"loss {lossName}, lambda {options.Lambda}")}{(resuming ? $", resuming from {checkpoint}" : "")}"));
