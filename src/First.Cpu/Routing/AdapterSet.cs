@@ -78,10 +78,11 @@ public sealed class AdapterSet
                 lt[j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(a, j * inWidth, inWidth), xt);
             }
 
+            // B is stored [rank][out]: y += Σ_j (s · low[j]) B_j, rank vector passes over y.
             var yt = new Span<float>(y + ((long)t * outWidth), outWidth);
-            for (var i = 0; i < outWidth; i++)
+            for (var j = 0; j < rank; j++)
             {
-                yt[i] += scale * TensorPrimitives.Dot(new ReadOnlySpan<float>(b, i * rank, rank), lt);
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b, j * outWidth, outWidth), scale * lt[j], yt, yt);
             }
         }
     }
@@ -101,13 +102,12 @@ public sealed class AdapterSet
             var lt = new ReadOnlySpan<float>(low + ((long)t * rank), rank);
             var xt = new ReadOnlySpan<float>(x + ((long)t * inWidth), inWidth);
 
-            // dB[i][j] += s · gy[i] · low[j]; dlow[j] = s · Σ_i B[i][j] gy[i].
-            gLow.Clear();
-            for (var i = 0; i < outWidth; i++)
+            // dB_j += s · low[j] · gy; dlow[j] = s · B_j · gy.
+            for (var j = 0; j < rank; j++)
             {
-                var row = new Span<float>(gb, i * rank, rank);
-                TensorPrimitives.MultiplyAdd(lt, scale * gyt[i], row, row);
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b, i * rank, rank), scale * gyt[i], gLow, gLow);
+                var row = new Span<float>(gb, j * outWidth, outWidth);
+                TensorPrimitives.MultiplyAdd(gyt, scale * lt[j], row, row);
+                gLow[j] = scale * TensorPrimitives.Dot(new ReadOnlySpan<float>(b, j * outWidth, outWidth), gyt);
             }
 
             // dA[j] += dlow[j] · x; dx += Σ_j dlow[j] · A[j].
@@ -125,7 +125,10 @@ public sealed class AdapterSet
     }
 }
 
-/// <summary>One layer's adapters: A_o [rank][query length], B_o [embedding][rank], A_d [rank][feed-forward], B_d [embedding][rank].</summary>
+/// <summary>
+/// One layer's adapters: A_o [rank][query length], B_o [rank][embedding], A_d [rank][feed-forward], B_d [rank][embedding]
+/// (B row-major by rank, so that applying it is rank passes over the output row).
+/// </summary>
 public sealed class LayerAdapter
 {
     internal LayerAdapter(int embedding, int queryLength, int feedForward, int rank)
@@ -139,13 +142,13 @@ public sealed class LayerAdapter
     /// <summary>A of the attention output projection, [rank][query length].</summary>
     public float[] OutputA { get; }
 
-    /// <summary>B of the attention output projection, [embedding][rank].</summary>
+    /// <summary>B of the attention output projection, [rank][embedding].</summary>
     public float[] OutputB { get; }
 
     /// <summary>A of the feed-forward down projection, [rank][feed-forward].</summary>
     public float[] DownA { get; }
 
-    /// <summary>B of the feed-forward down projection, [embedding][rank].</summary>
+    /// <summary>B of the feed-forward down projection, [rank][embedding].</summary>
     public float[] DownB { get; }
 
     /// <summary>OutputA, OutputB, DownA, DownB.</summary>

@@ -14,7 +14,8 @@ public sealed class RouterFileException(string message) : Exception(message);
 /// <c>.b2</c> [1] (a linear router: w1 [d, 1], b2), metadata <c>first.router.*</c> naming the base model
 /// (architecture, layer count, embedding size, a fingerprint of its tensor table), tau, d_r and the
 /// routed layers. With adapters (the LoRA stage), also <c>lora.{l}.attn_output.a</c> [query length, r],
-/// <c>.attn_output.b</c> [r, d], <c>lora.{l}.ffn_down.a</c> [ffn, r], <c>.ffn_down.b</c> [r, d] for every layer and
+/// <c>.attn_output.b</c> [d, r], <c>lora.{l}.ffn_down.a</c> [ffn, r], <c>.ffn_down.b</c> [d, r] (ggml order: the first
+/// dimension is contiguous) for every layer and
 /// <c>first.router.lora.rank</c> / <c>.alpha</c>. Written to a temporary name and renamed, so a killed write leaves
 /// nothing half-written.
 /// </summary>
@@ -82,9 +83,9 @@ public static class RouterFile
             for (var l = 0; l < adapters.LayerCount; l++)
             {
                 w.AddTensor($"lora.{l}.attn_output.a", GgmlType.F32, adapters.QueryLength, r);
-                w.AddTensor($"lora.{l}.attn_output.b", GgmlType.F32, r, adapters.Embedding);
+                w.AddTensor($"lora.{l}.attn_output.b", GgmlType.F32, adapters.Embedding, r);
                 w.AddTensor($"lora.{l}.ffn_down.a", GgmlType.F32, adapters.FeedForward, r);
-                w.AddTensor($"lora.{l}.ffn_down.b", GgmlType.F32, r, adapters.Embedding);
+                w.AddTensor($"lora.{l}.ffn_down.b", GgmlType.F32, adapters.Embedding, r);
             }
         }
 
