@@ -72,6 +72,15 @@ public sealed class CliRoutersTests
                 "--continuation-length", "8", "--skip-counts", "2", "-t", "2", "-o", prefix);
             Assert.True(evalLora.Exit == 0, evalLora.Err);
             Assert.Contains("| FiRST + LoRA | 2 |", File.ReadAllText(prefix + ".md"), StringComparison.Ordinal);
+
+            // Adapters for a fixed list (a static method with the same second stage): its routers always choose the list.
+            var fixedList = Path.Combine(dir, "f.routers.gguf");
+            var trainFixed = ConsoleCapture.Run("train-routers", "-m", Model, "--skip-layers", "1,3", "--self-generate", "4", "-o", fixedList, "--steps", "2",
+                "--batch", "2", "--prompt-length", "16", "--continuation-length", "8", "-t", "2", "--lora-rank", "2");
+            Assert.True(trainFixed.Exit == 0, trainFixed.Err);
+            var runFixed = ConsoleCapture.Run("run", "-m", Model, "--routers", fixedList, "-p", "Once upon a time", "-n", "4", "-t", "2");
+            Assert.True(runFixed.Exit == 0, runFixed.Err);
+            Assert.Contains("skipped layers: 1,3 (2 of 5), LoRA adapters of rank 2 applied", runFixed.Err, StringComparison.Ordinal);
         }
         finally
         {
@@ -103,6 +112,8 @@ public sealed class CliRoutersTests
             Fails(["eval", "-m", Model, "--routers", routers, "--self-generate", "2", "--skip-counts", "4"], "skip count 4 is outside 1..3");
             Fails(["train-routers", "-m", Model, "--routers", routers, "--self-generate", "2", "-o", output, "--lora-rank", "0"], "--lora-rank must be at least 1");
             Fails(["train-routers", "-m", Model, "--routers", Path.Combine(dir, "missing.routers.gguf"), "--self-generate", "2", "-o", output], "missing.routers.gguf");
+            Fails(["train-routers", "-m", Model, "--skip-layers", "0", "--self-generate", "2", "-o", output], "layer 0 is not a routed layer");
+            Fails(["train-routers", "-m", Model, "--skip-layers", "2", "--routers", routers, "--self-generate", "2", "-o", output], "exclude each other");
             Assert.False(File.Exists(output));
         }
         finally

@@ -39,12 +39,13 @@ internal static class TrainRoutersCommand
         var budgetSamples = new Option<int>("--budget-samples") { Description = "Layer sets drawn per example when there are too many to try every one", DefaultValueFactory = _ => 8 };
         var budgetImitation = new Option<float>("--budget-imitation") { Description = "Weight of the pull towards the cheapest layer set seen (skip budget)", DefaultValueFactory = _ => 1f };
         var routersIn = new Option<string?>("--routers") { Description = "LoRA stage: train adapters for these (frozen) routers; OUT gets both" };
+        var fixedLayers = new Option<string?>("--skip-layers") { Description = "LoRA stage for a fixed list instead of routers, e.g. 1,3 (the file's routers always choose it)" };
         var loraRank = new Option<int>("--lora-rank") { Description = "Adapter rank of the LoRA stage (with --routers)", DefaultValueFactory = _ => 8 };
         var loraAlpha = new Option<float>("--lora-alpha") { Description = "LoRA alpha: the correction is scaled by alpha / rank", DefaultValueFactory = _ => 16f };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (OUT.ckpt)", DefaultValueFactory = _ => 25 };
 
         var command = new Command("train-routers", "Train FiRST routers on the frozen model; resumes from OUT.ckpt when it exists");
-        foreach (var o in new Option[] { model, text, jsonl, selfGenerate, output, steps, batch, lr, lambda, targetSkip, loss, tokenGates, sampledGates, seed, threads, promptLength, continuationLength, hidden, routeLayers, tau, skipBudget, budgetSamples, budgetImitation, routersIn, loraRank, loraAlpha, checkpointEvery })
+        foreach (var o in new Option[] { model, text, jsonl, selfGenerate, output, steps, batch, lr, lambda, targetSkip, loss, tokenGates, sampledGates, seed, threads, promptLength, continuationLength, hidden, routeLayers, tau, skipBudget, budgetSamples, budgetImitation, routersIn, fixedLayers, loraRank, loraAlpha, checkpointEvery })
         {
             command.Options.Add(o);
         }
@@ -66,6 +67,24 @@ internal static class TrainRoutersCommand
             };
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model)!));
             var given = r.GetValue(routersIn) is { } routerPath ? RouterFile.Read(CliErrors.RequireFile(routerPath), lm).Routers : null;
+            if (r.GetValue(fixedLayers) is { } fixedList)
+            {
+                if (given is not null)
+                {
+                    throw new CliException("--routers and --skip-layers exclude each other");
+                }
+
+                var routedFixed = r.GetValue(routeLayers) is { } rl ? ParseLayers(rl) : [.. RouterSet.DefaultRoutedLayers(lm.Config.LayerCount)];
+                try
+                {
+                    given = RouterSet.Fixed(lm.Config.LayerCount, lm.Config.EmbeddingLength, routedFixed, ParseLayers(fixedList));
+                }
+                catch (ArgumentOutOfRangeException e)
+                {
+                    throw new CliException("--skip-layers: " + e.Message.Split(" (Parameter")[0]);
+                }
+            }
+
             var options = new RouterTrainingOptions
             {
                 AdapterRank = given is null ? 0 : r.GetValue(loraRank),

@@ -52,6 +52,30 @@ public sealed class RouterSet
     /// <summary>LoRA adapters trained for these routers' decisions (applied in passes that skip a layer), or null.</summary>
     public AdapterSet? Adapters { get; set; }
 
+    /// <summary>
+    /// Linear routers that ignore their input and always choose <paramref name="skipped"/> (scores sigmoid(∓8)): a fixed
+    /// layer list in the shape of routers, so that adapters can be trained for a static method and compared.
+    /// </summary>
+    public static RouterSet Fixed(int layerCount, int embedding, IReadOnlyList<int> routedLayers, IReadOnlyCollection<int> skipped)
+    {
+        ArgumentNullException.ThrowIfNull(skipped);
+        var set = new RouterSet(layerCount, embedding, 0, routedLayers);
+        foreach (var l in skipped)
+        {
+            if (!set.RoutedLayers.Contains(l))
+            {
+                throw new ArgumentOutOfRangeException(nameof(skipped), l, $"layer {l} is not a routed layer ({string.Join(',', set.RoutedLayers)})");
+            }
+        }
+
+        foreach (var l in set.RoutedLayers)
+        {
+            set.Routers[l]!.B2 = skipped.Contains(l) ? -8f : 8f;
+        }
+
+        return set;
+    }
+
     /// <summary>FiRST's default routed layers: all but the first and the last.</summary>
     public static int[] DefaultRoutedLayers(int layerCount) => [.. Enumerable.Range(1, Math.Max(0, layerCount - 2))];
 }
