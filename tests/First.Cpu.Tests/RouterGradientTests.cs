@@ -131,13 +131,7 @@ public sealed class RouterGradientTests
             for (var j = 0; j < 16; j++)
             {
                 var i = random.Next(parameters[k].Length);
-                var saved = parameters[k][i];
-                parameters[k][i] = saved + step;
-                var plus = objective.EvaluateAdapters(example, routers, adapters, null, decision).Loss;
-                parameters[k][i] = saved - step;
-                var minus = objective.EvaluateAdapters(example, routers, adapters, null, decision).Loss;
-                parameters[k][i] = saved;
-                var numeric = (plus - minus) / (2 * step);
+                var numeric = CentralDifference(parameters[k], i, step, () => objective.EvaluateAdapters(example, routers, adapters, null, decision).Loss);
                 worst = Math.Max(worst, Math.Abs(numeric - analytic[k][i]));
                 largest = Math.Max(largest, Math.Abs(numeric));
             }
@@ -197,13 +191,7 @@ public sealed class RouterGradientTests
                 var used = hidden == 0 ? (k == 0 ? c.EmbeddingLength : k == 3 ? 1 : 0) : parameters[k].Length;
                 for (var i = 0; i < used; i++)
                 {
-                    var saved = parameters[k][i];
-                    parameters[k][i] = saved + step;
-                    var plus = evaluate(objective, example, routers, null);
-                    parameters[k][i] = saved - step;
-                    var minus = evaluate(objective, example, routers, null);
-                    parameters[k][i] = saved;
-                    var numeric = (plus - minus) / (2 * step);
+                    var numeric = CentralDifference(parameters[k], i, step, () => evaluate(objective, example, routers, null));
                     worst = Math.Max(worst, Math.Abs(numeric - analytic[k][i]));
                     largest = Math.Max(largest, Math.Abs(numeric));
                 }
@@ -213,5 +201,17 @@ public sealed class RouterGradientTests
         // Budget: 0.2% of the largest gradient (measured: below 0.05%; float32 losses, step 1e-2; a wrong RoPE transpose gives 4-40%), and the gradient must not be trivially zero.
         Assert.True(largest > 1e-4, $"every gradient is about zero ({largest})");
         Assert.True(worst <= (0.002 * largest) + 1e-5, $"seed {seed}: largest difference {worst:g3} against gradients up to {largest:g3}");
+    }
+
+    /// <summary>(loss(p + step) − loss(p − step)) / 2 step for one parameter, which is restored.</summary>
+    private static double CentralDifference(float[] tensor, int i, float step, Func<double> loss)
+    {
+        var saved = tensor[i];
+        tensor[i] = saved + step;
+        var plus = loss();
+        tensor[i] = saved - step;
+        var minus = loss();
+        tensor[i] = saved;
+        return (plus - minus) / (2 * step);
     }
 }

@@ -114,20 +114,8 @@ public sealed class RouterObjective
             _model.Continue(continuation, default, routers, keep);
         }
 
-        // Quality and dLoss/dlogits.
-        var logits = _model.ContinuationLogits;
         var grad = _gradient.AsSpan(0, n * v);
-        var kl = KlRows(teacher, logits, grad, v, n) / n;
-        double quality;
-        if (Loss == QualityLoss.Kl)
-        {
-            quality = kl;
-            TensorPrimitives.Multiply(grad, 1f / n, grad);
-        }
-        else
-        {
-            quality = CrossEntropy(logits, continuation, grad, v);
-        }
+        var quality = Quality(teacher, continuation, grad, out var kl);
 
         var meanGate = 0.0;
         var skipped = 0.0;
@@ -303,19 +291,8 @@ public sealed class RouterObjective
         try
         {
             _model.Continue(example.Continuation, gates, null, keepTape: gradient is not null);
-            var logits = _model.ContinuationLogits;
             var grad = _gradient.AsSpan(0, n * v);
-            var kl = KlRows(teacher, logits, grad, v, n) / n;
-            double quality;
-            if (Loss == QualityLoss.Kl)
-            {
-                quality = kl;
-                TensorPrimitives.Multiply(grad, 1f / n, grad);
-            }
-            else
-            {
-                quality = CrossEntropy(logits, example.Continuation, grad, v);
-            }
+            var quality = Quality(teacher, example.Continuation, grad, out var kl);
 
             if (gradient is not null)
             {
@@ -328,6 +305,25 @@ public sealed class RouterObjective
         {
             _model.Adapters = null;
         }
+    }
+
+    /// <summary>
+    /// The quality term of the last continuation's logits (KL to <paramref name="teacher"/> or cross-entropy), with
+    /// dLoss/dlogits into <paramref name="grad"/>; the per-token KL into <paramref name="kl"/> either way.
+    /// </summary>
+    private double Quality(ReadOnlySpan<float> teacher, int[] continuation, Span<float> grad, out double kl)
+    {
+        var v = _model.Config.VocabularySize;
+        var n = continuation.Length;
+        var logits = _model.ContinuationLogits;
+        kl = KlRows(teacher, logits, grad, v, n) / n;
+        if (Loss == QualityLoss.Kl)
+        {
+            TensorPrimitives.Multiply(grad, 1f / n, grad);
+            return kl;
+        }
+
+        return CrossEntropy(logits, continuation, grad, v);
     }
 
     /// <summary>Up to this many sets of routed layers, <see cref="EvaluateBudget"/> evaluates every one (exact expectation).</summary>
