@@ -159,32 +159,9 @@ public sealed class AdapterTests
         var checkpoint = Path.Combine(Path.GetTempPath(), $"first-ckpt-{Environment.ProcessId}-{Guid.NewGuid():N}.ckpt");
         try
         {
-            AdapterSet uninterrupted;
-            using (var trainer = new RouterTrainer(model, options, examples, FixedRouters(model.Config)))
-            {
-                uninterrupted = trainer.Train(cancellation: TestContext.Current.CancellationToken).Adapters!;
-            }
-
-            using (var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
-            using (var trainer = new RouterTrainer(model, options, examples, FixedRouters(model.Config)))
-            {
-                Assert.Throws<OperationCanceledException>(() => trainer.Train(checkpoint, p =>
-                {
-                    if (p.Step == 3)
-                    {
-                        cancel.Cancel();
-                    }
-                }, cancel.Token));
-            }
-
-            int? resumedAt = null;
-            AdapterSet resumed;
-            using (var trainer = new RouterTrainer(model, options, examples, FixedRouters(model.Config)))
-            {
-                resumed = trainer.Train(checkpoint, p => resumedAt ??= p.Step, TestContext.Current.CancellationToken).Adapters!;
-            }
-
-            Assert.Equal(3, resumedAt);
+            var (a, b) = RouterTrainingTests.KillAndResume(() => new RouterTrainer(model, options, examples, FixedRouters(model.Config)), checkpoint);
+            var uninterrupted = a.Adapters!;
+            var resumed = b.Adapters!;
             for (var k = 0; k < uninterrupted.Tensors.Count; k++)
             {
                 Assert.Equal(uninterrupted.Tensors[k], resumed.Tensors[k]);

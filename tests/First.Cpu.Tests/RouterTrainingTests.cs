@@ -95,33 +95,7 @@ public sealed class RouterTrainingTests
         var checkpoint = Path.Combine(Path.GetTempPath(), $"first-ckpt-{Environment.ProcessId}-{Guid.NewGuid():N}.ckpt");
         try
         {
-            RouterSet uninterrupted;
-            using (var trainer = new RouterTrainer(model, options, examples))
-            {
-                uninterrupted = trainer.Train(cancellation: TestContext.Current.CancellationToken);
-            }
-
-            // Stopped during step 4: the checkpoint of step 2 is on disk, step 3's work is lost.
-            using (var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
-            using (var trainer = new RouterTrainer(model, options, examples))
-            {
-                Assert.Throws<OperationCanceledException>(() => trainer.Train(checkpoint, p =>
-                {
-                    if (p.Step == 3)
-                    {
-                        cancel.Cancel();
-                    }
-                }, cancel.Token));
-            }
-
-            int? resumedAt = null;
-            RouterSet resumed;
-            using (var trainer = new RouterTrainer(model, options, examples))
-            {
-                resumed = trainer.Train(checkpoint, p => resumedAt ??= p.Step, TestContext.Current.CancellationToken);
-            }
-
-            Assert.Equal(3, resumedAt);
+            var (uninterrupted, resumed) = KillAndResume(() => new RouterTrainer(model, options, examples), checkpoint);
             foreach (var l in uninterrupted.RoutedLayers)
             {
                 var a = uninterrupted.Routers[l]!.Tensors;
@@ -141,6 +115,41 @@ public sealed class RouterTrainingTests
         {
             File.Delete(checkpoint);
         }
+    }
+
+    /// <summary>
+    /// Trains one run to the end, then another that is stopped during step 4 (the checkpoint of step 2 is on disk, step 3's
+    /// work is lost), then a third from the checkpoint, which must resume at step 3. Returns the first and the third result.
+    /// </summary>
+    internal static (RouterSet Uninterrupted, RouterSet Resumed) KillAndResume(Func<RouterTrainer> make, string checkpoint)
+    {
+        RouterSet uninterrupted;
+        using (var trainer = make())
+        {
+            uninterrupted = trainer.Train(cancellation: TestContext.Current.CancellationToken);
+        }
+
+        using (var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        using (var trainer = make())
+        {
+            Assert.Throws<OperationCanceledException>(() => trainer.Train(checkpoint, p =>
+            {
+                if (p.Step == 3)
+                {
+                    cancel.Cancel();
+                }
+            }, cancel.Token));
+        }
+
+        int? resumedAt = null;
+        RouterSet resumed;
+        using (var trainer = make())
+        {
+            resumed = trainer.Train(checkpoint, p => resumedAt ??= p.Step, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(3, resumedAt);
+        return (uninterrupted, resumed);
     }
 
     [Fact]
