@@ -12,10 +12,7 @@ namespace First.Cpu.Tests;
 /// </summary>
 public sealed class AdapterTests
 {
-    private const string Story =
-        "Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. One day, she saw a big, red ball in the park. " +
-        "She ran to the ball and kicked it very high. The ball flew over the tree and landed in the pond. Lily was sad, but her friend Tom came to help. " +
-        "Tom found a long stick and pulled the ball out of the water. Lily smiled and said thank you. They played together until the sun went down.";
+    private const string Story = RouterTrainingTests.Story;
 
     internal static AdapterSet RandomAdapters(ModelConfig c, int rank, int seed, float size = 0.3f)
     {
@@ -109,19 +106,8 @@ public sealed class AdapterTests
         }
     }
 
-    private static RouterTrainingOptions Small => new()
-    {
-        PromptLength = 16,
-        ContinuationLength = 16,
-        Steps = 6,
-        BatchSize = 2,
-        Hidden = 8,
-        CheckpointEvery = 2,
-        Threads = 2,
-        WarmupSteps = 2,
-        SkipBudget = 1,
-        AdapterRank = 4,
-    };
+    /// <summary>Router training's small settings, for adapters of rank 4 serving a skip budget of 1.</summary>
+    private static RouterTrainingOptions Small => RouterTrainingTests.Small with { SkipBudget = 1, AdapterRank = 4 };
 
     /// <summary>Routers with a fixed preference: layer 2 has the lowest mean, so budget 1 skips it for every prompt.</summary>
     private static RouterSet FixedRouters(ModelConfig c)

@@ -8,14 +8,14 @@ namespace First.Cpu.Tests;
 /// <summary>Router training: its forward pass is the engine's, it lowers the loss, resumes exactly, and refuses bad input.</summary>
 public sealed class RouterTrainingTests
 {
-    private const string Story =
+    internal const string Story =
         "Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. One day, she saw a big, red ball in the park. " +
         "She ran to the ball and kicked it very high. The ball flew over the tree and landed in the pond. Lily was sad, but her friend Tom came to help. " +
         "Tom found a long stick and pulled the ball out of the water. Lily smiled and said thank you. They played together until the sun went down. " +
         "The next day, Tom and Lily went to the beach with their mom. They built a big sand castle and looked for shells. A little crab came out of the sand. " +
         "Tom laughed and Lily clapped her hands. Mom said it was time to go home, so they said goodbye to the crab and walked back to the car.";
 
-    private static RouterTrainingOptions Small => new()
+    internal static RouterTrainingOptions Small => new()
     {
         PromptLength = 16,
         ContinuationLength = 16,

@@ -116,7 +116,7 @@ internal static class RunCommand
 
             if (session.DecodePlan.SkippedCount > 0 || session.Routers is not null)
             {
-                var lora = session.Adapters is { } a && session.DecodePlan.SkippedCount > 0 ? $", LoRA adapters of rank {a.Rank} applied" : "";
+                var lora = session.AdaptersFor(session.DecodePlan) is { } a ? $", LoRA adapters of rank {a.Rank} applied" : "";
                 Console.Error.WriteLine($"skipped layers: {(session.DecodePlan.SkippedCount == 0 ? "none" : string.Join(',', session.DecodePlan.Skipped))} ({session.DecodePlan.SkippedCount} of {lm.Config.LayerCount}){lora}");
             }
 
@@ -152,7 +152,7 @@ internal static class RunCommand
             {
                 w.WriteNumber("tau", session.RoutingOptions.Tau);
                 w.WriteNumber("router_ms", session.RouterSeconds * 1000);
-                w.WriteNumber("lora_rank", session.Adapters is { } a && session.DecodePlan.SkippedCount > 0 ? a.Rank : 0);
+                w.WriteNumber("lora_rank", session.AdaptersFor(session.DecodePlan)?.Rank ?? 0);
                 w.WriteStartObject("router_means");
                 foreach (var l in session.Routers.RoutedLayers)
                 {

@@ -40,7 +40,7 @@ internal static class TrainRoutersCommand
         var budgetImitation = new Option<float>("--budget-imitation") { Description = "Weight of the pull towards the cheapest layer set seen (skip budget)", DefaultValueFactory = _ => 1f };
         var routersIn = new Option<string?>("--routers") { Description = "LoRA stage: train adapters for these (frozen) routers; OUT gets both" };
         var fixedLayers = new Option<string?>("--skip-layers") { Description = "LoRA stage for a fixed list instead of routers, e.g. 1,3 (the file's routers always choose it)" };
-        var loraRank = new Option<int>("--lora-rank") { Description = "Adapter rank of the LoRA stage (with --routers)", DefaultValueFactory = _ => 8 };
+        var loraRank = new Option<int>("--lora-rank") { Description = "Adapter rank of the LoRA stage (with --routers or --skip-layers)", DefaultValueFactory = _ => 8 };
         var loraAlpha = new Option<float>("--lora-alpha") { Description = "LoRA alpha: the correction is scaled by alpha / rank", DefaultValueFactory = _ => 16f };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (OUT.ckpt)", DefaultValueFactory = _ => 25 };
 

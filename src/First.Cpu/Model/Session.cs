@@ -130,8 +130,7 @@ public sealed unsafe class Session : IDisposable
         set
         {
             var c = Config;
-            if (value is not null && (value.LayerCount != c.LayerCount || value.Embedding != c.EmbeddingLength || value.QueryLength != c.QueryLength
-                || value.FeedForward != c.FeedForwardLength))
+            if (value is not null && !value.Fits(c))
             {
                 throw new ArgumentException($"adapters for {value.LayerCount} layers of width {value.Embedding} do not fit this model ({c.LayerCount} × {c.EmbeddingLength})", nameof(value));
             }
@@ -144,6 +143,13 @@ public sealed unsafe class Session : IDisposable
 
             _adapters = value;
         }
+    }
+
+    /// <summary>The adapters a forward pass with <paramref name="plan"/> applies: <see cref="Adapters"/> when it skips a layer, else none.</summary>
+    public Routing.AdapterSet? AdaptersFor(LayerPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return plan.SkippedCount > 0 ? _adapters : null;
     }
 
     /// <summary>[batch][rank] scratch of the adapters (A·x).</summary>

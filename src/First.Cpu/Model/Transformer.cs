@@ -37,7 +37,7 @@ internal static unsafe class Transformer
         }
 
         // Adapters trained for skipping apply only in passes that skip (shared/FIRST.md: LoRA recovers quality).
-        var adapters = plan.SkippedCount > 0 ? s.Adapters : null;
+        var adapters = s.AdaptersFor(plan);
         for (var l = 0; l < c.LayerCount; l++)
         {
             var skipNow = s.Route(l, n, start);

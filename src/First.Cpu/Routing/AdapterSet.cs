@@ -60,6 +60,14 @@ public sealed class AdapterSet
     /// <summary>Every parameter tensor, layer by layer in <see cref="LayerAdapter.Tensors"/> order.</summary>
     public IReadOnlyList<float[]> Tensors => [.. Layers.SelectMany(a => a.Tensors)];
 
+    /// <summary>Whether these adapters are shaped for a model of <paramref name="config"/> (layers and the three widths).</summary>
+    public bool Fits(Model.ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return LayerCount == config.LayerCount && Embedding == config.EmbeddingLength && QueryLength == config.QueryLength
+            && FeedForward == config.FeedForwardLength;
+    }
+
     /// <summary>An all-zero set of the same shape (for gradients and optimiser moments).</summary>
     public AdapterSet Like() => new(LayerCount, Embedding, QueryLength, FeedForward, Rank, Alpha);
 
@@ -153,4 +161,7 @@ public sealed class LayerAdapter
 
     /// <summary>OutputA, OutputB, DownA, DownB.</summary>
     public IReadOnlyList<float[]> Tensors => [OutputA, OutputB, DownA, DownB];
+
+    /// <summary>The router file's name of each of <see cref="Tensors"/> within a layer (<c>lora.{layer}.{name}</c>).</summary>
+    public static IReadOnlyList<string> TensorNames { get; } = ["attn_output.a", "attn_output.b", "ffn_down.a", "ffn_down.b"];
 }

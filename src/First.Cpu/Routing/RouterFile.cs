@@ -82,10 +82,12 @@ public static class RouterFile
             var r = adapters.Rank;
             for (var l = 0; l < adapters.LayerCount; l++)
             {
-                w.AddTensor($"lora.{l}.attn_output.a", GgmlType.F32, adapters.QueryLength, r);
-                w.AddTensor($"lora.{l}.attn_output.b", GgmlType.F32, adapters.Embedding, r);
-                w.AddTensor($"lora.{l}.ffn_down.a", GgmlType.F32, adapters.FeedForward, r);
-                w.AddTensor($"lora.{l}.ffn_down.b", GgmlType.F32, adapters.Embedding, r);
+                // Every adapter tensor is [rank][width] row-major: ggml shape [width, rank].
+                var tensors = adapters.Layers[l].Tensors;
+                for (var k = 0; k < tensors.Count; k++)
+                {
+                    w.AddTensor($"lora.{l}.{LayerAdapter.TensorNames[k]}", GgmlType.F32, tensors[k].Length / r, r);
+                }
             }
         }
 
@@ -159,11 +161,11 @@ public static class RouterFile
             var adapters = new AdapterSet(c.LayerCount, c.EmbeddingLength, c.QueryLength, c.FeedForwardLength, rank, alpha);
             for (var l = 0; l < c.LayerCount; l++)
             {
-                var a = adapters.Layers[l];
-                Load(file, $"lora.{l}.attn_output.a", a.OutputA, a.OutputA.Length);
-                Load(file, $"lora.{l}.attn_output.b", a.OutputB, a.OutputB.Length);
-                Load(file, $"lora.{l}.ffn_down.a", a.DownA, a.DownA.Length);
-                Load(file, $"lora.{l}.ffn_down.b", a.DownB, a.DownB.Length);
+                var tensors = adapters.Layers[l].Tensors;
+                for (var k = 0; k < tensors.Count; k++)
+                {
+                    Load(file, $"lora.{l}.{LayerAdapter.TensorNames[k]}", tensors[k], tensors[k].Length);
+                }
             }
 
             routers.Adapters = adapters;

@@ -128,8 +128,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         get => _adapters;
         set
         {
-            if (value is not null && (value.Rank > AdapterRank || value.LayerCount != Config.LayerCount || value.Embedding != Config.EmbeddingLength
-                || value.QueryLength != Config.QueryLength || value.FeedForward != Config.FeedForwardLength))
+            if (value is not null && (value.Rank > AdapterRank || !value.Fits(Config)))
             {
                 throw new ArgumentException($"adapters of rank {value.Rank} for another shape or above this pass's rank {AdapterRank}", nameof(value));
             }

@@ -145,7 +145,6 @@ public sealed class RouterTrainer : IDisposable
         }
 
         return routers;
-
     }
 
     /// <summary>Normal draws of standard deviation <paramref name="scale"/> (Box–Muller from two uniform ones).</summary>
