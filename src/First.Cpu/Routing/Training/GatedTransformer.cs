@@ -204,10 +204,10 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         var n = prompt.Length;
         Embed(prompt);
         var d = Config.EmbeddingLength;
+        _adapting = false; // the prompt runs dense, as inference's prefill does
         for (var l = 0; l < Config.LayerCount; l++)
         {
             new ReadOnlySpan<float>(X, n * d).CopyTo(new Span<float>(PromptInputs[l], n * d));
-            _adapting = false;
             LayerForward(l, n, 0, _scratchTape, GateSource.None, null);
         }
 
