@@ -50,6 +50,18 @@ public sealed class CliRoutersTests
                 Assert.All(atK, p => Assert.True(atK["oracle (ceiling)"] <= p.Value + 1e-4, $"k = {k}: oracle KL {atK["oracle (ceiling)"]} above {p.Key}'s {p.Value}"));
             }
 
+            // Held-out pairs from JSONL, as train-routers reads them: one example per line.
+            var pairs = Path.Combine(dir, "pairs.jsonl");
+            File.WriteAllLines(pairs, [
+                "{\"prompt\": \"Once upon a time, there was a little girl.\", \"completion\": \" She liked to play in the park with her dog.\"}",
+                "{\"prompt\": \"TOM HAD A BIG RED BALL.\", \"completion\": \" HE LIKED TO PLAY WITH IT EVERY DAY.\"}",
+                "{\"prompt\": \"One day, Lily saw a bird.\", \"completion\": \" The bird was sad because it could not fly.\"}",
+            ]);
+            var evalJsonl = ConsoleCapture.Run("eval", "-m", Model, "--routers", routers, "--jsonl", pairs, "--prompt-length", "16",
+                "--continuation-length", "8", "--skip-counts", "1", "-t", "2", "-o", prefix);
+            Assert.True(evalJsonl.Exit == 0, evalJsonl.Err);
+            Assert.Contains("3 held-out examples from " + pairs, File.ReadAllText(prefix + ".md"), StringComparison.Ordinal);
+
             // Routers trained for a skip budget (forward passes only) load and run the same way.
             var budget = Path.Combine(dir, "b.routers.gguf");
             var trainBudget = ConsoleCapture.Run("train-routers", "-m", Model, "--self-generate", "4", "-o", budget, "--steps", "3", "--batch", "2",
@@ -110,6 +122,8 @@ public sealed class CliRoutersTests
                 "--prompt-length", "8", "--continuation-length", "8", "--router-hidden", "4").Exit);
             Fails(["eval", "-m", TestPaths.Model("stories260K-Q8_0.gguf"), "--routers", routers, "--self-generate", "2"], "was made for another model");
             Fails(["eval", "-m", Model, "--routers", routers, "--self-generate", "2", "--skip-counts", "4"], "skip count 4 is outside 1..3");
+            Fails(["eval", "-m", Model, "--routers", routers, "--self-generate", "2", "--jsonl", tiny], "exactly one of --text FILE, --jsonl FILE and --self-generate N");
+            Fails(["eval", "-m", Model, "--routers", routers, "--jsonl", Path.Combine(dir, "missing.jsonl")], "missing.jsonl");
             Fails(["train-routers", "-m", Model, "--routers", routers, "--self-generate", "2", "-o", output, "--lora-rank", "0"], "--lora-rank must be at least 1");
             Fails(["train-routers", "-m", Model, "--routers", Path.Combine(dir, "missing.routers.gguf"), "--self-generate", "2", "-o", output], "missing.routers.gguf");
             Fails(["train-routers", "-m", Model, "--skip-layers", "0", "--self-generate", "2", "-o", output], "layer 0 is not a routed layer");

@@ -12,7 +12,7 @@ using Spectre.Console;
 namespace First.Cli.Commands;
 
 /// <summary>
-/// <c>first eval -m MODEL --routers R (--text F | --self-generate N) [--skip-counts 1,2]</c>: dense, FiRST, static BI,
+/// <c>first eval -m MODEL --routers R (--text F | --jsonl F | --self-generate N) [--skip-counts 1,2]</c>: dense, FiRST, static BI,
 /// balanced middle and random at equal numbers of skipped layers (shared/FIRST.md, Evaluation); writes a markdown
 /// table and a PNG plot.
 /// </summary>
@@ -23,6 +23,7 @@ internal static class EvalCommand
         var model = new Option<string>("--model", "-m") { Description = "GGUF model file", Required = true };
         var routers = new Option<string>("--routers") { Description = "Router file (first train-routers)", Required = true };
         var text = new Option<string?>("--text") { Description = "Held-out text, cut into (prompt, continuation) pairs" };
+        var jsonl = new Option<string?>("--jsonl") { Description = "Held-out JSONL file with \"prompt\" and \"completion\" strings, one pair per line" };
         var selfGenerate = new Option<int?>("--self-generate") { Description = "Evaluate on N texts sampled from the model (use another --seed than training)" };
         var skipCounts = new Option<string?>("--skip-counts") { Description = "Numbers of skipped layers to compare, e.g. 1,2,3 (default: 1 up to the routed layers, at most 8)" };
         var seed = new Option<int>("--seed", "-s") { Description = "Seed of self-generated text and of the random baseline", DefaultValueFactory = _ => 1234 };
@@ -34,16 +35,16 @@ internal static class EvalCommand
         var output = new Option<string>("--output", "-o") { Description = "Output prefix: PREFIX.md and PREFIX.png", DefaultValueFactory = _ => "eval" };
 
         var command = new Command("eval", "Compare FiRST with dense and baseline layer-skipping methods on held-out text");
-        foreach (var o in new Option[] { model, routers, text, selfGenerate, skipCounts, seed, threads, promptLength, continuationLength, maxExamples, tau, output })
+        foreach (var o in new Option[] { model, routers, text, jsonl, selfGenerate, skipCounts, seed, threads, promptLength, continuationLength, maxExamples, tau, output })
         {
             command.Options.Add(o);
         }
 
         command.SetAction(r => CliErrors.Run(() =>
         {
-            if ((r.GetValue(text) is null) == (r.GetValue(selfGenerate) is null))
+            if (new object?[] { r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate) }.Count(x => x is not null) != 1)
             {
-                throw new CliException("give exactly one of --text FILE and --self-generate N");
+                throw new CliException("give exactly one of --text FILE, --jsonl FILE and --self-generate N");
             }
 
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model)!));
@@ -74,6 +75,10 @@ internal static class EvalCommand
             if (r.GetValue(text) is { } file)
             {
                 examples = TrainingData.FromText(lm.Tokenizer, File.ReadAllText(CliErrors.RequireFile(file)), p, n, file);
+            }
+            else if (r.GetValue(jsonl) is { } pairs)
+            {
+                examples = TrainingData.FromJsonl(lm.Tokenizer, File.ReadLines(CliErrors.RequireFile(pairs)), p, n, pairs);
             }
             else
             {
@@ -113,7 +118,7 @@ internal static class EvalCommand
             }
 
             var prefix = r.GetValue(output)!;
-            var markdown = Markdown(report, lm, r.GetValue(routers)!, r.GetValue(text) ?? $"{r.GetValue(selfGenerate)} self-generated texts (seed {r.GetValue(seed)})");
+            var markdown = Markdown(report, lm, r.GetValue(routers)!, r.GetValue(text) ?? r.GetValue(jsonl) ?? $"{r.GetValue(selfGenerate)} self-generated texts (seed {r.GetValue(seed)})");
             File.WriteAllText(prefix + ".md", markdown);
             PngChart.Write(prefix + ".png", Panels(report));
             Console.Write(markdown);
