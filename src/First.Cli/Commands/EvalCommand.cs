@@ -42,10 +42,7 @@ internal static class EvalCommand
 
         command.SetAction(r => CliErrors.Run(() =>
         {
-            if (new object?[] { r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate) }.Count(x => x is not null) != 1)
-            {
-                throw new CliException("give exactly one of --text FILE, --jsonl FILE and --self-generate N");
-            }
+            ExampleSources.RequireOne(r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate));
 
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model)!));
             var (set, fileTau) = RouterFile.Read(CliErrors.RequireFile(r.GetValue(routers)!), lm);
@@ -70,35 +67,10 @@ internal static class EvalCommand
                 throw new CliException(e.Message);
             }
 
-            var bos = lm.Tokenizer.Vocabulary.AddBos ? lm.Tokenizer.Vocabulary.Bos : -1;
-            List<TrainingExample> examples;
-            if (r.GetValue(text) is { } file)
-            {
-                examples = TrainingData.FromText(lm.Tokenizer, File.ReadAllText(CliErrors.RequireFile(file)), p, n, file);
-            }
-            else if (r.GetValue(jsonl) is { } pairs)
-            {
-                examples = TrainingData.FromJsonl(lm.Tokenizer, File.ReadLines(CliErrors.RequireFile(pairs)), p, n, pairs);
-            }
-            else
-            {
-                var count = r.GetValue(selfGenerate)!.Value;
-                if (count < 1)
-                {
-                    throw new CliException($"--self-generate needs at least 1 text (got {count})");
-                }
-
-                examples = TrainingData.FromSequences(TrainingData.SelfGenerate(lm, count, p + n, r.GetValue(seed), options.Threads), bos, p, n);
-            }
-
+            var examples = ExampleSources.Load(lm, r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate), p, n, r.GetValue(seed), options.Threads);
             if (r.GetValue(maxExamples) is > 0 and var max && examples.Count > max)
             {
                 examples = examples.Take(max).ToList();
-            }
-
-            if (examples.Count == 0)
-            {
-                throw new TrainingDataException("no evaluation example; lower --prompt-length");
             }
 
             Console.Error.WriteLine($"eval: {examples.Count} examples, skip counts {string.Join(',', counts)}, routed layers {string.Join(',', set.RoutedLayers)}, tau {options.Tau}");

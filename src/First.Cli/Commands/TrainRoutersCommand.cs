@@ -52,11 +52,7 @@ internal static class TrainRoutersCommand
 
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var sources = new object?[] { r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate) }.Count(x => x is not null);
-            if (sources != 1)
-            {
-                throw new CliException("give exactly one of --text FILE, --jsonl FILE and --self-generate N");
-            }
+            ExampleSources.RequireOne(r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate));
 
             var lossName = r.GetValue(loss)!;
             var qualityLoss = lossName switch
@@ -123,7 +119,8 @@ internal static class TrainRoutersCommand
                 throw new CliException(e.Message);
             }
 
-            var examples = Examples(lm, options, r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate));
+            var examples = ExampleSources.Load(lm, r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate), options.PromptLength, options.ContinuationLength,
+                options.Seed, options.Threads, Console.Error);
             var outputPath = r.GetValue(output)!;
             var checkpoint = outputPath + ".ckpt";
             var resuming = File.Exists(checkpoint);
@@ -172,33 +169,6 @@ internal static class TrainRoutersCommand
             return 0;
         }));
         return command;
-    }
-
-    private static List<TrainingExample> Examples(LanguageModel lm, RouterTrainingOptions o, string? text, string? jsonl, int? selfGenerate)
-    {
-        if (text is not null)
-        {
-            return TrainingData.FromText(lm.Tokenizer, File.ReadAllText(CliErrors.RequireFile(text)), o.PromptLength, o.ContinuationLength, text);
-        }
-
-        if (jsonl is not null)
-        {
-            return TrainingData.FromJsonl(lm.Tokenizer, File.ReadLines(CliErrors.RequireFile(jsonl)), o.PromptLength, o.ContinuationLength, jsonl);
-        }
-
-        var count = selfGenerate!.Value;
-        if (count < 1)
-        {
-            throw new CliException($"--self-generate needs at least 1 text (got {count})");
-        }
-
-        Console.Error.Write($"self-generating {count} texts of up to {o.PromptLength + o.ContinuationLength} tokens: ");
-        var texts = TrainingData.SelfGenerate(lm, count, o.PromptLength + o.ContinuationLength, o.Seed, o.Threads,
-            i => { if (i % Math.Max(1, count / 10) == 0) { Console.Error.Write($"{i} "); } });
-        Console.Error.WriteLine();
-        var bos = lm.Tokenizer.Vocabulary.AddBos ? lm.Tokenizer.Vocabulary.Bos : -1;
-        var examples = TrainingData.FromSequences(texts, bos, o.PromptLength, o.ContinuationLength);
-        return examples.Count > 0 ? examples : throw new TrainingDataException($"the {count} self-generated texts were too short for one example; lower --prompt-length");
     }
 
     private static List<int> ParseLayers(string list)
