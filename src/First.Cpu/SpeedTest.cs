@@ -16,20 +16,23 @@ public sealed record SpeedResult(string Test, IReadOnlyList<double> TokensPerSec
 
 /// <summary>
 /// llama-bench's two tests on a session: prompt processing (ppN: N random tokens in one prefill) and text
-/// generation (tgN: N decode steps from an empty cache, one token each). A warm-up run precedes each test.
+/// generation (tgN: N decode steps, one token each), from an empty cache or, as llama-bench's <c>-d</c>, after a
+/// depth of random tokens prefilled untimed ("tgN @ dD"). A warm-up run precedes each test.
 /// </summary>
 public static class SpeedTest
 {
-    /// <summary>ppN: prefill of <paramref name="tokens"/> random tokens, <paramref name="repetitions"/> times.</summary>
-    public static SpeedResult PromptProcessing(Session session, int tokens, int repetitions, int seed = 42)
+    /// <summary>ppN: prefill of <paramref name="tokens"/> random tokens after <paramref name="depth"/> others, <paramref name="repetitions"/> times.</summary>
+    public static SpeedResult PromptProcessing(Session session, int tokens, int repetitions, int seed = 42, int depth = 0)
     {
         ArgumentNullException.ThrowIfNull(session);
         var random = new Random(seed);
         var ids = Enumerable.Range(0, tokens).Select(_ => random.Next(session.Config.VocabularySize)).ToArray();
+        var context = Depth(session, depth, random);
         var results = new List<double>();
         for (var r = -1; r < repetitions; r++)
         {
             session.Reset();
+            Fill(session, context);
             var clock = Stopwatch.StartNew();
             session.Prefill(ids);
             if (r >= 0)
@@ -38,21 +41,24 @@ public static class SpeedTest
             }
         }
 
-        return new SpeedResult($"pp{tokens}", results);
+        return new SpeedResult(Name($"pp{tokens}", depth), results);
     }
 
     /// <summary>
-    /// tgN: <paramref name="tokens"/> single-token decode steps from an empty cache, <paramref name="repetitions"/>
-    /// times, with the session's <see cref="Session.DecodePlan"/> (skipped layers cost nothing).
+    /// tgN: <paramref name="tokens"/> single-token decode steps after <paramref name="depth"/> prefilled tokens (0: from
+    /// an empty cache), <paramref name="repetitions"/> times, with the session's <see cref="Session.DecodePlan"/>
+    /// (skipped layers cost nothing).
     /// </summary>
-    public static SpeedResult TextGeneration(Session session, int tokens, int repetitions, int seed = 42)
+    public static SpeedResult TextGeneration(Session session, int tokens, int repetitions, int seed = 42, int depth = 0)
     {
         ArgumentNullException.ThrowIfNull(session);
         var random = new Random(seed);
+        var context = Depth(session, depth, random);
         var results = new List<double>();
         for (var r = -1; r < repetitions; r++)
         {
             session.Reset();
+            Fill(session, context);
             session.ReleaseSkippedLayers();
             var clock = Stopwatch.StartNew();
             for (var i = 0; i < tokens; i++)
@@ -66,6 +72,23 @@ public static class SpeedTest
             }
         }
 
-        return new SpeedResult($"tg{tokens}", results);
+        return new SpeedResult(Name($"tg{tokens}", depth), results);
+    }
+
+    /// <summary>llama-bench's test name: "tg32", or "tg32 @ d512" after a depth.</summary>
+    private static string Name(string test, int depth) => depth > 0 ? $"{test} @ d{depth}" : test;
+
+    private static int[] Depth(Session session, int depth, Random random)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(depth);
+        return [.. Enumerable.Range(0, depth).Select(_ => random.Next(session.Config.VocabularySize))];
+    }
+
+    private static void Fill(Session session, int[] context)
+    {
+        if (context.Length > 0)
+        {
+            session.Prefill(context);
+        }
     }
 }

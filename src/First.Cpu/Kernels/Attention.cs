@@ -1,5 +1,8 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using First.Cpu.Quants;
 
 namespace First.Cpu.Kernels;
 
@@ -118,11 +121,12 @@ public static unsafe class Attention
     /// <summary>
     /// The heads of KV group <paramref name="g"/> for token <paramref name="t"/> over a half cache, in the order
     /// and precision of ggml's CPU flash attention (ggml-cpu/ops.cpp, flash_attn_ext_f16): the query is
-    /// rounded to half; each key's score is a sum of float products; softmax is online (running maximum M
-    /// and sum S); the value accumulator is a half vector, rounded after every rescale and every multiply-add;
-    /// at the end it is divided by S. llama.cpp runs this path by default on CPUs, and greedy text follows
-    /// its roundings. Keys and values are converted to floats a chunk of positions at a time, once for all
-    /// the group's heads.
+    /// rounded to half; each key's score is ggml_vec_dot_f16 of the two (<see cref="Scores"/>); softmax is online
+    /// (running maximum M and sum S); the value accumulator is a half vector, rounded after every rescale and
+    /// every multiply-add; at the end it is divided by S. llama.cpp runs this path by default on CPUs, and greedy
+    /// text follows its roundings. A chunk of positions at a time: its keys and values are converted to floats
+    /// once for all the group's heads, each head's scores and softmax factors are taken for the whole chunk, and
+    /// the accumulators are then updated for all heads together (<see cref="HalfAccumulator.AccumulateHeads"/>).
     /// </summary>
     [SkipLocalsInit]
     private static void HalfGroup(ref AttentionJob job, int t, int g, int n, float* scratch)
@@ -130,8 +134,8 @@ public static unsafe class Attention
         var hd = job.HeadDimension;
         var group = job.Heads / job.KvHeads;
         var headOffset = (long)g * job.Capacity * hd;
-        var keys = (Half*)job.Keys + headOffset;
-        var values = (Half*)job.Values + headOffset;
+        var keys = (ushort*)job.Keys + headOffset;
+        var values = (ushort*)job.Values + headOffset;
         var kf = scratch;
         var vf = scratch + (Chunk * hd);
         var first = g * group;
@@ -139,8 +143,8 @@ public static unsafe class Attention
         var outputs = job.Output + ((long)t * job.Heads * hd) + (first * hd);
         Span<float> m = stackalloc float[group];
         Span<float> sum = stackalloc float[group];
-        var rescale = stackalloc float[Chunk];
-        var weight = stackalloc float[Chunk];
+        var rescale = stackalloc float[Chunk * group];
+        var weight = stackalloc float[Chunk * group];
         m.Fill(float.NegativeInfinity);
         sum.Clear();
         new Span<float>(outputs, group * hd).Clear();
@@ -152,18 +156,19 @@ public static unsafe class Attention
         for (var p0 = 0; p0 < n; p0 += Chunk)
         {
             var count = Math.Min(Chunk, n - p0);
-            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(keys + ((long)p0 * hd), count * hd), new Span<float>(kf, count * hd));
-            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(values + ((long)p0 * hd), count * hd), new Span<float>(vf, count * hd));
+            Fp16.ToFloats(keys + ((long)p0 * hd), kf, count * hd);
+            Fp16.ToFloats(values + ((long)p0 * hd), vf, count * hd);
             for (var h = 0; h < group; h++)
             {
-                // The running maximum and sum first, position by position, leaving each position's factors;
-                // then the accumulator, a block of lanes at a time through all the chunk's positions. Every
-                // lane sees the same operations in the same order as position-major updates would give it.
-                var q = new ReadOnlySpan<float>(queries + (h * hd), hd);
+                // Each position's factors from the running maximum and sum, in position order; the scores are
+                // written where the value weights go and replaced one by one.
+                var rs = rescale + (h * Chunk);
+                var ws = weight + (h * Chunk);
+                Scores(queries + (h * hd), kf, count, hd, job.Scale, ws);
                 float mh = m[h], sh = sum[h];
                 for (var p = 0; p < count; p++)
                 {
-                    var s = Dot(q, new ReadOnlySpan<float>(kf + (p * hd), hd)) * job.Scale;
+                    var s = ws[p];
                     float ms = 1, vs = 1;
                     if (s > mh)
                     {
@@ -175,15 +180,16 @@ public static unsafe class Attention
                         vs = ExpOrZero(s - mh);
                     }
 
-                    rescale[p] = ms;
-                    weight[p] = vs;
+                    rs[p] = ms;
+                    ws[p] = vs;
                     sh = MathF.FusedMultiplyAdd(sh, ms, vs);
                 }
 
                 m[h] = mh;
                 sum[h] = sh;
-                HalfAccumulator.Accumulate(outputs + (h * hd), hd, vf, rescale, weight, count);
             }
+
+            HalfAccumulator.AccumulateHeads(outputs, hd, vf, rescale, weight, Chunk, count, group);
         }
 
         for (var h = 0; h < group; h++)
@@ -202,22 +208,108 @@ public static unsafe class Attention
     internal static float ExpOrZero(float x) => x < -104f ? 0f : MathF.Exp(x);
 
     /// <summary>
-    /// q·k as ggml_vec_dot_f16 sums it: below 32 values (its SIMD step) every product is added in double;
-    /// from 32 on in float lanes (the order of ggml's lanes is not reproduced).
+    /// scores[p] = (q · k_p) · scale for <paramref name="count"/> keys of <paramref name="n"/> floats each (halves, widened
+    /// exactly), summed as ggml_vec_dot_f16 in llama.cpp's AVX-512 build sums them (see F16.DotVector): value i in
+    /// lane i mod 64 by fused multiply-adds while whole steps of 64 remain, the lanes folded as its reduction folds
+    /// them, and the last n mod 64 products added one by one in double. Sixteen-lane vectors where the host has
+    /// them, four-lane quarters elsewhere; both give the same bits.
     /// </summary>
-    private static float Dot(ReadOnlySpan<float> q, ReadOnlySpan<float> k)
+    internal static void Scores(float* q, float* keys, int count, int n, float scale, float* scores)
     {
-        if (q.Length >= 32)
+        if (Vector512.IsHardwareAccelerated && n % 64 == 0)
         {
-            return TensorPrimitives.Dot(q, k);
+            Scores512(q, keys, count, n, scale, scores);
+            return;
         }
 
-        var dot = 0.0;
-        for (var i = 0; i < q.Length; i++)
+        var np = n & ~63;
+        for (var p = 0; p < count; p++)
         {
-            dot += q[i] * k[i];
+            var k = keys + ((long)p * n);
+            double sum = np == 0 ? 0 : Fold(
+                (Quarter(q, k, np, 0) + Quarter(q, k, np, 8)) + (Quarter(q, k, np, 4) + Quarter(q, k, np, 12)),
+                (Quarter(q, k, np, 1) + Quarter(q, k, np, 9)) + (Quarter(q, k, np, 5) + Quarter(q, k, np, 13)),
+                (Quarter(q, k, np, 2) + Quarter(q, k, np, 10)) + (Quarter(q, k, np, 6) + Quarter(q, k, np, 14)),
+                (Quarter(q, k, np, 3) + Quarter(q, k, np, 11)) + (Quarter(q, k, np, 7) + Quarter(q, k, np, 15)));
+            for (var i = np; i < n; i++)
+            {
+                sum += k[i] * q[i];
+            }
+
+            scores[p] = (float)sum * scale;
+        }
+    }
+
+    /// <summary>Lanes 4j..4j+3 of ggml's 64 accumulator lanes: the products of values 4j.. of each step of 64, fused in turn.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Quarter(float* q, float* k, int np, int j)
+    {
+        var acc = Vector128<float>.Zero;
+        for (var i = 4 * j; i < np; i += 64)
+        {
+            acc = Vector128.FusedMultiplyAdd(Vector128.Load(k + i), Vector128.Load(q + i), acc);
         }
 
-        return (float)dot;
+        return acc;
+    }
+
+    /// <summary>
+    /// The sixteen lanes of ggml's folded accumulator (quarters <paramref name="q0"/>..<paramref name="q3"/>) summed as
+    /// GCC's _mm512_reduce_add_ps does: halves, then quarters, then (0 + 2) + (1 + 3).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Fold(Vector128<float> q0, Vector128<float> q1, Vector128<float> q2, Vector128<float> q3)
+    {
+        var u = (q3 + q1) + (q2 + q0);
+        return (u.GetElement(0) + u.GetElement(2)) + (u.GetElement(1) + u.GetElement(3));
+    }
+
+    /// <summary><see cref="Scores"/> with 512-bit vectors (x86: Vector512 is accelerated only there), n a multiple of 64: four keys' last folds are done together.</summary>
+    [SkipLocalsInit]
+    private static void Scores512(float* q, float* keys, int count, int n, float scale, float* scores)
+    {
+        var p = 0;
+        for (; p + 4 <= count; p += 4)
+        {
+            var k = keys + ((long)p * n);
+            var t0 = Lanes512(q, k, n);
+            var t1 = Lanes512(q, k + n, n);
+            var t2 = Lanes512(q, k + (2 * n), n);
+            var t3 = Lanes512(q, k + (3 * n), n);
+            // Transposed, lane j of c_i is element i of key j's four lanes: (c0 + c2) + (c1 + c3) is each key's last fold.
+            var u0 = Sse.UnpackLow(t0, t1);
+            var u1 = Sse.UnpackHigh(t0, t1);
+            var u2 = Sse.UnpackLow(t2, t3);
+            var u3 = Sse.UnpackHigh(t2, t3);
+            var c0 = Sse.MoveLowToHigh(u0, u2);
+            var c1 = Sse.MoveHighToLow(u2, u0);
+            var c2 = Sse.MoveLowToHigh(u1, u3);
+            var c3 = Sse.MoveHighToLow(u3, u1);
+            (((c0 + c2) + (c1 + c3)) * Vector128.Create(scale)).Store(scores + p);
+        }
+
+        for (; p < count; p++)
+        {
+            var t = Lanes512(q, keys + ((long)p * n), n);
+            scores[p] = ((t.GetElement(0) + t.GetElement(2)) + (t.GetElement(1) + t.GetElement(3))) * scale;
+        }
+    }
+
+    /// <summary>One key's four lanes before the last fold: four sixteen-lane accumulators, 0 + 2, 1 + 3, 0 + 1, then halves and quarters.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Lanes512(float* q, float* k, int n)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (var i = 0; i < n; i += 64)
+        {
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(k + i), Vector512.Load(q + i), a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(k + i + 16), Vector512.Load(q + i + 16), a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(k + i + 32), Vector512.Load(q + i + 32), a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(k + i + 48), Vector512.Load(q + i + 48), a3);
+        }
+
+        var s = (a0 + a2) + (a1 + a3);
+        var h = s.GetUpper() + s.GetLower();
+        return h.GetUpper() + h.GetLower();
     }
 }

@@ -107,6 +107,76 @@ internal static class HalfAccumulator
         }
     }
 
+    /// <summary>
+    /// <see cref="Accumulate"/> for <paramref name="heads"/> vectors of <paramref name="n"/> lanes (head h's at y + h·n, its
+    /// factors at rescale and weight + h·<paramref name="factorStride"/>) over the same rows. With 512-bit vectors, two
+    /// heads at a time share each row's loads and give sixteen independent chains of updates; every lane sees the
+    /// same operations in the same order, so the results are <see cref="Accumulate"/>'s.
+    /// </summary>
+    public static unsafe void AccumulateHeads(float* y, int n, float* rows, float* rescale, float* weight, int factorStride, int positions, int heads)
+    {
+        var h = 0;
+        if (Vector512.IsHardwareAccelerated && n % 32 == 0)
+        {
+            for (; h + 2 <= heads; h += 2)
+            {
+                AccumulatePair(y + (h * n), n, rows, rescale + (h * factorStride), weight + (h * factorStride), factorStride, positions);
+            }
+        }
+
+        for (; h < heads; h++)
+        {
+            Accumulate(y + (h * n), n, rows, rescale + (h * factorStride), weight + (h * factorStride), positions);
+        }
+    }
+
+    /// <summary>Two heads (y and y + n; factors <paramref name="factorStride"/> apart), n a multiple of 32.</summary>
+    [SkipLocalsInit]
+    private static unsafe void AccumulatePair(float* y, int n, float* rows, float* rescale, float* weight, int factorStride, int positions)
+    {
+        var z = y + n;
+        var rescaleZ = rescale + factorStride;
+        var weightZ = weight + factorStride;
+        for (var i = 0; i < n; i += 32)
+        {
+            var a0 = Vector512.Load(y + i);
+            var a1 = Vector512.Load(y + i + 16);
+            var b0 = Vector512.Load(z + i);
+            var b1 = Vector512.Load(z + i + 16);
+            var x = rows + i;
+            for (var p = 0; p < positions; p++, x += n)
+            {
+                if (rescale[p] != 1)
+                {
+                    var r = Vector512.Create(rescale[p]);
+                    a0 = Round(a0 * r);
+                    a1 = Round(a1 * r);
+                }
+
+                if (rescaleZ[p] != 1)
+                {
+                    var r = Vector512.Create(rescaleZ[p]);
+                    b0 = Round(b0 * r);
+                    b1 = Round(b1 * r);
+                }
+
+                var x0 = Vector512.Load(x);
+                var x1 = Vector512.Load(x + 16);
+                var w = Vector512.Create(weight[p]);
+                var v = Vector512.Create(weightZ[p]);
+                a0 = Round(Vector512.FusedMultiplyAdd(x0, w, a0));
+                b0 = Round(Vector512.FusedMultiplyAdd(x0, v, b0));
+                a1 = Round(Vector512.FusedMultiplyAdd(x1, w, a1));
+                b1 = Round(Vector512.FusedMultiplyAdd(x1, v, b1));
+            }
+
+            a0.Store(y + i);
+            a1.Store(y + i + 16);
+            b0.Store(z + i);
+            b1.Store(z + i + 16);
+        }
+    }
+
     /// <summary>y[i] = the nearest half of x[i], as floats.</summary>
     public static unsafe void RoundAll(float* x, float* y, int n)
     {
@@ -143,5 +213,18 @@ internal static class HalfAccumulator
         var rounded = ((x + c) - c).AsUInt32() | sign;
         var overflow = Vector256.GreaterThanOrEqual(Vector256.Abs(x), Vector256.Create(65520f)).AsUInt32();
         return Vector256.ConditionalSelect(overflow, sign | Vector256.Create(0x7F80_0000u), rounded).AsSingle();
+    }
+
+    /// <summary><see cref="Round(Vector256{float})"/> on sixteen lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Round(Vector512<float> x)
+    {
+        var bits = x.AsUInt32();
+        var sign = bits & Vector512.Create(0x8000_0000u);
+        var exponent = Vector512.Max((bits & Vector512.Create(0x7F80_0000u)).AsInt32(), Vector512.Create(0x3880_0000)).AsUInt32();
+        var c = ((exponent + Vector512.Create(13u << 23)) | sign).AsSingle();
+        var rounded = ((x + c) - c).AsUInt32() | sign;
+        var overflow = Vector512.GreaterThanOrEqual(Vector512.Abs(x), Vector512.Create(65520f)).AsUInt32();
+        return Vector512.ConditionalSelect(overflow, sign | Vector512.Create(0x7F80_0000u), rounded).AsSingle();
     }
 }
