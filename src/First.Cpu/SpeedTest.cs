@@ -26,8 +26,8 @@ public static class SpeedTest
     {
         ArgumentNullException.ThrowIfNull(session);
         var random = new Random(seed);
-        var ids = Enumerable.Range(0, tokens).Select(_ => random.Next(session.Config.VocabularySize)).ToArray();
-        var context = Depth(session, depth, random);
+        var ids = RandomTokens(session, tokens, random);
+        var context = RandomTokens(session, depth, random);
         var results = new List<double>();
         for (var r = -1; r < repetitions; r++)
         {
@@ -41,7 +41,7 @@ public static class SpeedTest
             }
         }
 
-        return new SpeedResult(Name($"pp{tokens}", depth), results);
+        return new SpeedResult(TestName($"pp{tokens}", depth), results);
     }
 
     /// <summary>
@@ -53,7 +53,7 @@ public static class SpeedTest
     {
         ArgumentNullException.ThrowIfNull(session);
         var random = new Random(seed);
-        var context = Depth(session, depth, random);
+        var context = RandomTokens(session, depth, random);
         var results = new List<double>();
         for (var r = -1; r < repetitions; r++)
         {
@@ -72,16 +72,16 @@ public static class SpeedTest
             }
         }
 
-        return new SpeedResult(Name($"tg{tokens}", depth), results);
+        return new SpeedResult(TestName($"tg{tokens}", depth), results);
     }
 
     /// <summary>llama-bench's test name: "tg32", or "tg32 @ d512" after a depth.</summary>
-    private static string Name(string test, int depth) => depth > 0 ? $"{test} @ d{depth}" : test;
+    public static string TestName(string test, int depth) => depth > 0 ? $"{test} @ d{depth}" : test;
 
-    private static int[] Depth(Session session, int depth, Random random)
+    private static int[] RandomTokens(Session session, int count, Random random)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(depth);
-        return [.. Enumerable.Range(0, depth).Select(_ => random.Next(session.Config.VocabularySize))];
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return [.. Enumerable.Range(0, count).Select(_ => random.Next(session.Config.VocabularySize))];
     }
 
     private static void Fill(Session session, int[] context)

@@ -125,8 +125,7 @@ internal static class BenchCommand
             var np = e.GetProperty("n_prompt").GetInt32();
             var ng = e.GetProperty("n_gen").GetInt32();
             var nd = e.TryGetProperty("n_depth", out var depthOf) ? depthOf.GetInt32() : 0;
-            var test = np > 0 ? $"pp{np}" : $"tg{ng}";
-            return (nd > 0 ? $"{test} @ d{nd}" : test, e.GetProperty("avg_ts").GetDouble(), e.GetProperty("stddev_ts").GetDouble());
+            return (SpeedTest.TestName(np > 0 ? $"pp{np}" : $"tg{ng}", nd), e.GetProperty("avg_ts").GetDouble(), e.GetProperty("stddev_ts").GetDouble());
         })];
     }
 }

@@ -214,7 +214,7 @@ public static unsafe class Attention
     /// them, and the last n mod 64 products added one by one in double. Sixteen-lane vectors where the host has
     /// them, four-lane quarters elsewhere; both give the same bits.
     /// </summary>
-    internal static void Scores(float* q, float* keys, int count, int n, float scale, float* scores)
+    private static void Scores(float* q, float* keys, int count, int n, float scale, float* scores)
     {
         if (Vector512.IsHardwareAccelerated && n % 64 == 0)
         {
@@ -260,8 +260,7 @@ public static unsafe class Attention
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Fold(Vector128<float> q0, Vector128<float> q1, Vector128<float> q2, Vector128<float> q3)
     {
-        var u = (q3 + q1) + (q2 + q0);
-        return (u.GetElement(0) + u.GetElement(2)) + (u.GetElement(1) + u.GetElement(3));
+        return F16.ReduceAdd4((q3 + q1) + (q2 + q0));
     }
 
     /// <summary><see cref="Scores"/> with 512-bit vectors (x86: Vector512 is accelerated only there), n a multiple of 64: four keys' last folds are done together.</summary>
@@ -290,8 +289,7 @@ public static unsafe class Attention
 
         for (; p < count; p++)
         {
-            var t = Lanes512(q, keys + ((long)p * n), n);
-            scores[p] = ((t.GetElement(0) + t.GetElement(2)) + (t.GetElement(1) + t.GetElement(3))) * scale;
+            scores[p] = F16.ReduceAdd4(Lanes512(q, keys + ((long)p * n), n)) * scale;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace First.Cpu.Quants;
@@ -56,9 +57,12 @@ public static unsafe partial class F16
     internal static float ReduceAdd16(Vector256<float> lo, Vector256<float> hi)
     {
         var t3 = hi + lo;
-        var t6 = t3.GetUpper() + t3.GetLower();
-        return (t6.GetElement(0) + t6.GetElement(2)) + (t6.GetElement(1) + t6.GetElement(3));
+        return ReduceAdd4(t3.GetUpper() + t3.GetLower());
     }
+
+    /// <summary>The last step of <see cref="ReduceAdd16"/>: four lanes summed (0 + 2) + (1 + 3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float ReduceAdd4(Vector128<float> u) => (u.GetElement(0) + u.GetElement(2)) + (u.GetElement(1) + u.GetElement(3));
 
     private static Vector256<float> Load(ushort* h)
     {
