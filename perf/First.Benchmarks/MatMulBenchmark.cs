@@ -28,11 +28,9 @@ public unsafe class MatMulBenchmark : IThroughput
     private byte* _scratch;
     private WorkerPool? _pool;
 
-    [Params("Q4_0", "Q8_0", "Q4_K", "Q6_K")]
-    public string Type { get; set; } = "Q4_0";
-
-    [ParamsSource(nameof(KernelPaths))]
-    public string Path { get; set; } = "Scalar";
+    /// <summary>A format and a path, e.g. "Q4_0 AvxVnni" (row by row) or "Q4_0 Avx512 8-row" (<see cref="Interleaved8"/>, rows in eights).</summary>
+    [ParamsSource(nameof(Kernels))]
+    public string Kernel { get; set; } = "Q4_0 Scalar";
 
     [Params(2)]
     public int Threads { get; set; } = 2;
@@ -40,19 +38,24 @@ public unsafe class MatMulBenchmark : IThroughput
     [Params(1, 128)]
     public int Tokens { get; set; } = 1;
 
-    /// <summary>Row-by-row paths ("AvxVnni") and interleaved ones ("AvxVnni/interleaved", <see cref="Interleaved8"/>).</summary>
-    public static IEnumerable<string> KernelPaths() =>
-        KernelRegistry.AllDots.Where(k => k.Type == GgmlType.Q4_0 && k.IsSupported && k.Path != KernelPath.Scalar).Select(k => k.Path.ToString())
-            .Concat(KernelRegistry.AllInterleaved.Where(k => k.Type == GgmlType.Q4_0 && k.IsSupported).Select(k => $"{k.Path}/interleaved"));
+    /// <summary>Every runnable accelerated kernel of the formats measured: row-by-row paths, then interleaved ones.</summary>
+    public static IEnumerable<string> Kernels() =>
+        new[] { GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K }.SelectMany(type =>
+            KernelRegistry.AllDots.Where(k => k.Type == type && k.IsSupported && k.Path != KernelPath.Scalar).Select(k => $"{type} {k.Path}")
+                .Concat(KernelRegistry.AllInterleaved.Where(k => k.Type == type && k.IsSupported).Select(k => $"{type} {k.Path} 8-row")));
 
-    public double BytesPerOperation => Tokens == 1 ? QuantFormats.Get(Enum.Parse<GgmlType>(Type)).RowBytes(Cols) * (double)Rows : 0;
+    private GgmlType Type => Enum.Parse<GgmlType>(Kernel.Split(' ')[0]);
+
+    private string Path => Kernel.Split(' ')[1];
+
+    public double BytesPerOperation => Tokens == 1 ? QuantFormats.Get(Type).RowBytes(Cols) * (double)Rows : 0;
 
     public double FlopsPerOperation => 2.0 * Rows * Cols * Tokens;
 
     [GlobalSetup]
     public void Setup()
     {
-        var type = Enum.Parse<GgmlType>(Type);
+        var type = Type;
         var format = QuantFormats.Get(type);
         var bytes = (long)format.RowBytes(Cols) * Rows;
         _copies = Tokens == 1 ? (int)Math.Max(1, CopyBytesTarget / bytes) : 1;
@@ -77,11 +80,12 @@ public unsafe class MatMulBenchmark : IThroughput
             Buffer.MemoryCopy(_weights, _weights + (c * bytes), bytes, bytes);
         }
 
-        var interleaved = Path.EndsWith("/interleaved", StringComparison.Ordinal);
-        var forced = Enum.Parse<KernelPath>(Path.Split('/')[0]);
-        var kernel = KernelRegistry.AllDots.First(k => k.Type == type && k.Path == forced);
+        var interleaved = Kernel.EndsWith(" 8-row", StringComparison.Ordinal);
+        var forced = Enum.Parse<KernelPath>(Path);
         _matrices = [.. Enumerable.Range(0, _copies).Select(c => new QuantMatrix(_weights + (c * bytes), type, Rows, Cols))
-            .Select(m => interleaved ? m.WithInterleavedKernel(KernelRegistry.AllInterleaved.First(k => k.Type == type && k.Path == forced)) : m.WithKernel(kernel))];
+            .Select(m => interleaved
+                ? m.WithInterleavedKernel(KernelRegistry.AllInterleaved.First(k => k.Type == type && k.Path == forced))
+                : m.WithKernel(KernelRegistry.AllDots.First(k => k.Type == type && k.Path == forced)))];
         _x = (float*)NativeMemory.AlignedAlloc((nuint)(sizeof(float) * Cols * Tokens), 64);
         for (var i = 0; i < Cols * Tokens; i++)
         {

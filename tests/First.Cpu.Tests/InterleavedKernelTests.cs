@@ -131,7 +131,7 @@ public sealed unsafe class InterleavedKernelTests
 
         var gen = from groups in Gen.Choose(1, 9)
                   from blocks in Gen.Choose(1, 6)
-                  from tokens in Gen.Choose(1, 10)
+                  from tokens in Gen.Choose(1, 19)
                   from threads in Gen.Choose(1, 3)
                   from seed in ArbMap.Default.GeneratorFor<int>()
                   select new MatMulTests.Case(groups * 8, blocks * format.Info.BlockSize, tokens, threads, seed);
@@ -216,6 +216,11 @@ public sealed unsafe class InterleavedKernelTests
             {
                 kernel.Dot4Pair(pp, matrix.Length + gap, a4, stride, n, ypp, pairStride);
             }
+
+            if (kernel.Dot8Pair != null)
+            {
+                CheckEight(kernel, format, m, rowBytes, pp, matrix.Length + gap, activations, n, exact);
+            }
             for (var r = 0; r < 8; r++)
             {
                 var w = m + (r * rowBytes);
@@ -238,6 +243,87 @@ public sealed unsafe class InterleavedKernelTests
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Dot8Pair on the pair of groups <see cref="Check"/> built (the rows, then the rows reversed) against eight
+    /// different tokens, the activations with their blocks rotated by 0..7: every result is the scalar dot's within
+    /// the budget (exactly when the arithmetic is exact), and the same float as Dot4Pair gives the token, bit for bit.
+    /// </summary>
+    private static void CheckEight(InterleavedKernel kernel, QuantFormat format, byte* matrix, int rowBytes, byte* pair, long groupBytes,
+        byte[] activations, int n, bool exact)
+    {
+        Assert.Equal(ActivationFormat.Q8, format.Activation); // the rotation below knows this layout
+        var blocks = n / Q8Activations.BlockSize;
+        var stride = activations.Length + 20;
+        var eight = new byte[8 * stride];
+        for (var t = 0; t < 8; t++)
+        {
+            var row = eight.AsSpan(t * stride, activations.Length);
+            for (var b = 0; b < blocks; b++)
+            {
+                var from = (b + t) % blocks;
+                activations.AsSpan(from * Q8Activations.BlockSize, Q8Activations.BlockSize).CopyTo(row[(b * Q8Activations.BlockSize)..]);
+                activations.AsSpan(n + (4 * from), 4).CopyTo(row[(n + (4 * b))..]);
+                activations.AsSpan(n + (4 * blocks) + (4 * from), 4).CopyTo(row[(n + (4 * blocks) + (4 * b))..]);
+            }
+        }
+
+        var yStride = 21;
+        var y8 = new float[8 * yStride];
+        var y4 = new float[8 * yStride];
+        fixed (byte* a8 = eight)
+        fixed (float* py8 = y8)
+        fixed (float* py4 = y4)
+        {
+            kernel.Dot8Pair(pair, groupBytes, a8, stride, n, py8, yStride);
+            kernel.Dot4Pair(pair, groupBytes, a8, stride, n, py4, yStride);
+            kernel.Dot4Pair(pair, groupBytes, a8 + (4 * stride), stride, n, py4 + (4 * yStride), yStride);
+            for (var t = 0; t < 8; t++)
+            {
+                var a = a8 + (t * stride);
+                for (var r = 0; r < 8; r++)
+                {
+                    var w = matrix + (r * rowBytes);
+                    var expected = format.DotScalar(w, a, n);
+                    var budget = exact ? 0 : KernelEquivalenceTests.Budget(format, format.Activation, w, a, n);
+                    foreach (var (i, group) in new[] { (r, "first"), (8 + (7 - r), "second") })
+                    {
+                        var actual = y8[(t * yStride) + i];
+                        Assert.True(Math.Abs((double)expected - actual) <= budget, $"{kernel.Name}, {blocks} blocks, row {r}, token {t} of eight, {group} group: scalar {expected:R}, kernel {actual:R}, budget {budget:R}");
+                        Assert.True(BitConverter.SingleToInt32Bits(actual) == BitConverter.SingleToInt32Bits(y4[(t * yStride) + i]),
+                            $"{kernel.Name}, {blocks} blocks, row {r}, token {t}, {group} group: eight tokens give {actual:R}, four {y4[(t * yStride) + i]:R}");
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void The_avx512_prefill_kernel_serves_avx_vnni_rows_where_it_pays_or_is_forced_and_nowhere_else()
+    {
+        var wide = KernelRegistry.AllInterleaved.Single(k => k.Type == GgmlType.Q4_0 && k.Path == KernelPath.Avx512);
+        if (!wide.IsSupported)
+        {
+            Assert.Skip($"{wide.Name}: this host cannot run the AVX-512 and AVX-VNNI paths (it offers {KernelRegistry.Describe()})");
+        }
+
+        var asked = 0;
+        string? Chosen(GgmlType type, KernelPath rowPath, KernelPath? forced, bool pays) =>
+            KernelRegistry.ChooseInterleaved(type, rowPath, forced, () => { asked++; return pays; })?.Name;
+
+        Assert.Equal(wide.Name, Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, null, pays: true));
+        Assert.Equal("Q4_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, null, pays: false));
+        Assert.Equal(2, asked);
+        Assert.Equal(wide.Name, Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, KernelPath.Avx512, pays: false));
+        Assert.Equal("Q4_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, KernelPath.AvxVnni, pays: true));
+        Assert.Equal("Q4_0.DotInterleavedAvx2", Chosen(GgmlType.Q4_0, KernelPath.Avx2, null, pays: true));
+        Assert.Equal("Q8_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q8_0, KernelPath.AvxVnni, null, pays: true));
+        Assert.Null(Chosen(GgmlType.Q4_1, KernelPath.AvxVnni, null, pays: true));
+        Assert.Equal(2, asked); // only where an AVX-512 kernel exists and nothing forces the answer
+
+        // The measurement behind the unforced answer: a time ratio, taken once.
+        Assert.True(KernelRegistry.WideIntegerTime is > 0 and < 100, $"{KernelRegistry.WideIntegerTime}");
     }
 
     private static InterleavedKernel Runnable(string name)

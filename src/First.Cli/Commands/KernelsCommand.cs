@@ -19,6 +19,12 @@ internal static class KernelsCommand
                 Console.Out.WriteLine($"forced        {KernelRegistry.Variable}={forced.Value.ToString().ToLowerInvariant()}");
             }
 
+            if (KernelRegistry.WideIntegerTime is { } wide)
+            {
+                var verdict = KernelRegistry.WideIntegerPays ? "used where a format has them" : "not used here";
+                Console.Out.WriteLine($"avx512 prefill {wide:0.00}x the time of avx-vnni's on this cpu: {verdict}");
+            }
+
             foreach (var format in QuantFormats.All.Where(f => f.IsWeightFormat).OrderBy(f => f.Type))
             {
                 var dot = KernelRegistry.ChooseDot(format.Type);

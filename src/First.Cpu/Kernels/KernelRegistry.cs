@@ -77,7 +77,8 @@ public readonly unsafe struct InterleavedKernel
 {
     internal InterleavedKernel(GgmlType type, KernelPath path, string name,
         delegate*<byte*, byte*, int, float*, void> dot, delegate*<byte*, byte*, int, int, float*, int, void> dot4,
-        delegate*<byte*, long, byte*, int, int, float*, int, void> dot4Pair)
+        delegate*<byte*, long, byte*, int, int, float*, int, void> dot4Pair,
+        delegate*<byte*, long, byte*, int, int, float*, int, void> dot8Pair = null, KernelPath? alsoNeeds = null)
     {
         Type = type;
         Path = path;
@@ -85,6 +86,8 @@ public readonly unsafe struct InterleavedKernel
         Dot = dot;
         Dot4 = dot4;
         Dot4Pair = dot4Pair;
+        Dot8Pair = dot8Pair;
+        AlsoNeeds = alsoNeeds;
     }
 
     /// <summary>The weight format.</summary>
@@ -112,14 +115,26 @@ public readonly unsafe struct InterleavedKernel
     public delegate*<byte*, long, byte*, int, int, float*, int, void> Dot4Pair { get; }
 
     /// <summary>
+    /// Optional: as <see cref="Dot4Pair"/> for eight tokens <c>stride</c> bytes apart (the same floats as the
+    /// four-token kernels give them); null where the path has none.
+    /// </summary>
+    public delegate*<byte*, long, byte*, int, int, float*, int, void> Dot8Pair { get; }
+
+    /// <summary>
+    /// A second path the kernel needs, or null: the AVX-512 kernels multiply one token (decoding) with
+    /// AVX-VNNI's kernels and many with their own.
+    /// </summary>
+    public KernelPath? AlsoNeeds { get; }
+
+    /// <summary>
     /// Whether <see cref="Dot4Pair"/> beats two <see cref="Dot4"/> calls here. It holds sixteen operands and eight
     /// accumulators: with AVX-512's 32 vector registers it is faster (TinyLlama Q4_0 pp128 on Zen 4: 245 against
     /// 232 t/s); with 16 (no AVX-512, as in the x86-64-v3 NativeAOT build) it spills and is slower (190 against 235).
     /// </summary>
     public bool PairsPay => Dot4Pair != null && (Path is not (KernelPath.AvxVnni or KernelPath.Avx2) || Avx512F.IsSupported);
 
-    /// <summary>Whether this machine can run the path.</summary>
-    public bool IsSupported => KernelRegistry.IsSupported(Path);
+    /// <summary>Whether this machine can run the path (and <see cref="AlsoNeeds"/>).</summary>
+    public bool IsSupported => KernelRegistry.IsSupported(Path) && (AlsoNeeds is not { } also || KernelRegistry.IsSupported(also));
 
     /// <inheritdoc/>
     public override string ToString() => Name;
@@ -166,8 +181,9 @@ public static unsafe class KernelRegistry
     /// <summary>The environment variable that forces a path.</summary>
     public const string Variable = "FIRST_KERNELS";
 
-    // Best first. The AVX-512BW variants of Q4_0/Q8_0 were measured slower than AVX-VNNI and AVX2 on Zen 4
-    // (no 512-bit VNNI in .NET 10, and 512-bit operations run as two 256-bit halves), so they are gone.
+    // Best first. Row-by-row AVX-512BW variants of Q4_0/Q8_0 were measured slower than AVX-VNNI and AVX2 on Zen 4
+    // (no 512-bit VNNI in .NET 10, and 512-bit operations run as two 256-bit halves), so they are gone; AVX-512
+    // serves Q4_0's interleaved prefill (s_interleaved).
     private static readonly DotKernel[] s_dots =
     [
         new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotAvxVnni", &Q8_0.DotAvxVnni, &Q8_0.Dot4AvxVnni),
@@ -223,9 +239,12 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q6_K, KernelPath.Scalar, "Q6_K.DotScalar", &Q6_K.DotScalar),
     ];
 
-    // Best first. A format without an entry for the chosen path multiplies row by row (DotKernel).
+    // Best first. A format without an entry for the chosen path multiplies row by row (DotKernel). The AVX-512
+    // entries serve formats whose row kernels run on AVX-VNNI, where 512-bit integer work pays (WideIntegerPays).
     private static readonly InterleavedKernel[] s_interleaved =
     [
+        new(GgmlType.Q4_0, KernelPath.Avx512, "Q4_0.DotInterleavedAvx512", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni,
+            &Q4_0.Dot4PairInterleavedAvxVnni, &Q4_0.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni, &Q4_0.Dot4PairInterleavedAvxVnni),
         new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2, &Q4_0.Dot4PairInterleavedAvx2),
         new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni, &Q8_0.Dot4PairInterleavedAvxVnni),
@@ -279,7 +298,41 @@ public static unsafe class KernelRegistry
     /// chosen for the format), or null where that path has none.
     /// </summary>
     public static InterleavedKernel? ChooseInterleaved(GgmlType type, DotKernel rowKernel) =>
-        Choose(s_interleaved, k => k.Type == type && k.Path == rowKernel.Path, k => k.Path);
+        ChooseInterleaved(type, rowKernel.Path, Forced, () => WideIntegerPays);
+
+    /// <summary>
+    /// The choice of <see cref="ChooseInterleaved(GgmlType, DotKernel)"/> under a given cap; <paramref name="widePays"/>
+    /// is asked only where an AVX-512 kernel could be taken without being forced.
+    /// </summary>
+    internal static InterleavedKernel? ChooseInterleaved(GgmlType type, KernelPath rowPath, KernelPath? forced, Func<bool> widePays)
+    {
+        if (rowPath == KernelPath.AvxVnni && forced is null or KernelPath.Avx512
+            && Choose(s_interleaved, k => k.Type == type && k.Path == KernelPath.Avx512 && k.IsSupported, k => k.Path, forced) is { } wide
+            && (forced == KernelPath.Avx512 || widePays()))
+        {
+            return wide;
+        }
+
+        return Choose(s_interleaved, k => k.Type == type && k.Path == rowPath && k.IsSupported, k => k.Path, forced);
+    }
+
+    /// <summary>
+    /// Whether the AVX-512 prefill kernels beat AVX-VNNI's here. They issue fewer instructions for the same
+    /// work only where a 512-bit operation costs what a 256-bit one does (Zen 5 desktop and server cores);
+    /// where it runs as two halves (Zen 4, Zen 5 in some laptops) they issue more. No CPUID bit tells the two
+    /// apart, so the first call times both on a small product (<see cref="WidthProbe"/>, about a millisecond);
+    /// they give the same floats, so only speed depends on the answer. FIRST_KERNELS=avx512 takes them
+    /// without asking, FIRST_KERNELS=avxvnni never.
+    /// </summary>
+    public static bool WideIntegerPays => WideIntegerTime < WidthProbe.Threshold;
+
+    /// <summary>
+    /// The AVX-512 Q4_0 prefill kernel's time over AVX-VNNI's as measured here (see <see cref="WideIntegerPays"/>),
+    /// or null where this process cannot run both.
+    /// </summary>
+    public static double? WideIntegerTime => s_wide.Value;
+
+    private static readonly Lazy<double?> s_wide = new(() => IsSupported(KernelPath.Avx512) && IsSupported(KernelPath.AvxVnni) ? WidthProbe.Measure() : null);
 
     /// <summary>The best quantizer into <paramref name="format"/>.</summary>
     public static QuantizeKernel ChooseQuantizer(ActivationFormat format) =>
@@ -347,10 +400,11 @@ public static unsafe class KernelRegistry
         return sameLadder && Rung(candidate) <= Rung(c);
     }
 
-    private static T? Choose<T>(T[] all, Func<T, bool> fits, Func<T, KernelPath> pathOf)
+    private static T? Choose<T>(T[] all, Func<T, bool> fits, Func<T, KernelPath> pathOf) where T : struct => Choose(all, fits, pathOf, Forced);
+
+    private static T? Choose<T>(T[] all, Func<T, bool> fits, Func<T, KernelPath> pathOf, KernelPath? forced)
         where T : struct
     {
-        var forced = Forced;
         foreach (var k in all)
         {
             if (fits(k) && IsSupported(pathOf(k)) && Allowed(pathOf(k), forced))

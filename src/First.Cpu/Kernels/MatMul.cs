@@ -110,18 +110,38 @@ public static unsafe partial class MatMul
 
     /// <summary>
     /// The interleaved path: each participant takes a contiguous run of groups of eight rows; tiles of
-    /// <see cref="GroupTile"/> groups (a few tens of KiB) stay in L2 while the tokens pass over them four at a
-    /// time, two groups per call where that pays (<see cref="InterleavedKernel.PairsPay"/>).
+    /// <see cref="GroupTile"/> groups (a few tens of KiB) stay in L2 while the tokens pass over them eight at a
+    /// time where the kernel has <see cref="InterleavedKernel.Dot8Pair"/>, then four at a time, two groups per
+    /// call where that pays (<see cref="InterleavedKernel.PairsPay"/>).
     /// </summary>
     private static void RunGroups(void* context, int index, int count)
     {
         ref var job = ref Unsafe.AsRef<GroupJob>(context);
         var (start, end) = WorkerPool.Share(job.Groups, index, count);
+        var eights = job.Dot8Pair != null ? job.Tokens & ~7 : 0;
         var grouped = job.Tokens & ~3;
         for (var tile = start; tile < end; tile += GroupTile)
         {
             var tileEnd = Math.Min(tile + GroupTile, end);
-            for (var t = 0; t < grouped; t += 4)
+            var t = 0;
+            for (; t < eights; t += 8)
+            {
+                var x = job.Inputs + ((long)t * job.InputBytes);
+                var y = job.Outputs + ((long)t * job.OutputStride);
+                var g = tile;
+                for (; g + 1 < tileEnd; g += 2)
+                {
+                    job.Dot8Pair(job.Data + (g * job.GroupBytes), job.GroupBytes, x, job.InputBytes, job.Cols, y + (g * Interleaved8.Rows), job.OutputStride);
+                }
+
+                for (; g < tileEnd; g++)
+                {
+                    job.Dot4(job.Data + (g * job.GroupBytes), x, job.InputBytes, job.Cols, y + (g * Interleaved8.Rows), job.OutputStride);
+                    job.Dot4(job.Data + (g * job.GroupBytes), x + (4L * job.InputBytes), job.InputBytes, job.Cols, y + (g * Interleaved8.Rows) + (4L * job.OutputStride), job.OutputStride);
+                }
+            }
+
+            for (; t < grouped; t += 4)
             {
                 var x = job.Inputs + ((long)t * job.InputBytes);
                 var y = job.Outputs + ((long)t * job.OutputStride);
@@ -137,7 +157,7 @@ public static unsafe partial class MatMul
                 }
             }
 
-            for (var t = grouped; t < job.Tokens; t++)
+            for (; t < job.Tokens; t++)
             {
                 var x = job.Inputs + ((long)t * job.InputBytes);
                 var y = job.Outputs + ((long)t * job.OutputStride);
@@ -175,6 +195,7 @@ public static unsafe partial class MatMul
         public readonly delegate*<byte*, byte*, int, float*, void> Dot = rows.Kernel.Dot;
         public readonly delegate*<byte*, byte*, int, int, float*, int, void> Dot4 = rows.Kernel.Dot4;
         public readonly delegate*<byte*, long, byte*, int, int, float*, int, void> Dot4Pair = rows.Kernel.PairsPay ? rows.Kernel.Dot4Pair : null;
+        public readonly delegate*<byte*, long, byte*, int, int, float*, int, void> Dot8Pair = rows.Kernel.Dot8Pair;
         public readonly byte* Inputs = xq;
         public readonly int InputBytes = inputBytes;
         public readonly int Tokens = tokens;
