@@ -248,13 +248,13 @@ public sealed unsafe class InterleavedKernelTests
     /// <summary>
     /// Dot8Pair on the pair of groups <see cref="Check"/> built (the rows, then the rows reversed) against eight
     /// different tokens, the activations with their blocks rotated by 0..7: every result is the scalar dot's within
-    /// the budget (exactly when the arithmetic is exact), and the same float as Dot4Pair gives the token, bit for bit.
+    /// the budget (exactly when the arithmetic is exact), and the same float as the four-token kernel (Dot4Pair, or
+    /// Dot4 on each group) gives the token, bit for bit.
     /// </summary>
     private static void CheckEight(InterleavedKernel kernel, QuantFormat format, byte* matrix, int rowBytes, byte* pair, long groupBytes,
         byte[] activations, int n, bool exact)
     {
-        Assert.Equal(ActivationFormat.Q8, format.Activation); // the rotation below knows this layout
-        var blocks = n / Q8Activations.BlockSize;
+        var blocks = n / format.Info.BlockSize;
         var stride = activations.Length + 20;
         var eight = new byte[8 * stride];
         for (var t = 0; t < 8; t++)
@@ -263,9 +263,18 @@ public sealed unsafe class InterleavedKernelTests
             for (var b = 0; b < blocks; b++)
             {
                 var from = (b + t) % blocks;
-                activations.AsSpan(from * Q8Activations.BlockSize, Q8Activations.BlockSize).CopyTo(row[(b * Q8Activations.BlockSize)..]);
-                activations.AsSpan(n + (4 * from), 4).CopyTo(row[(n + (4 * b))..]);
-                activations.AsSpan(n + (4 * blocks) + (4 * from), 4).CopyTo(row[(n + (4 * blocks) + (4 * b))..]);
+                if (format.Activation == ActivationFormat.Q8)
+                {
+                    // Quants block after block, then the scales, then the negated sums.
+                    activations.AsSpan(from * Q8Activations.BlockSize, Q8Activations.BlockSize).CopyTo(row[(b * Q8Activations.BlockSize)..]);
+                    activations.AsSpan(n + (4 * from), 4).CopyTo(row[(n + (4 * b))..]);
+                    activations.AsSpan(n + (4 * blocks) + (4 * from), 4).CopyTo(row[(n + (4 * blocks) + (4 * b))..]);
+                }
+                else
+                {
+                    Assert.Equal(ActivationFormat.Q8_K, format.Activation); // self-contained blocks
+                    activations.AsSpan(from * BlockQ8_K.Size, BlockQ8_K.Size).CopyTo(row[(b * BlockQ8_K.Size)..]);
+                }
             }
         }
 
@@ -277,8 +286,18 @@ public sealed unsafe class InterleavedKernelTests
         fixed (float* py4 = y4)
         {
             kernel.Dot8Pair(pair, groupBytes, a8, stride, n, py8, yStride);
-            kernel.Dot4Pair(pair, groupBytes, a8, stride, n, py4, yStride);
-            kernel.Dot4Pair(pair, groupBytes, a8 + (4 * stride), stride, n, py4 + (4 * yStride), yStride);
+            for (var t = 0; t < 8; t += 4)
+            {
+                if (kernel.Dot4Pair != null)
+                {
+                    kernel.Dot4Pair(pair, groupBytes, a8 + (t * stride), stride, n, py4 + (t * yStride), yStride);
+                }
+                else
+                {
+                    kernel.Dot4(pair, a8 + (t * stride), stride, n, py4 + (t * yStride), yStride);
+                    kernel.Dot4(pair + groupBytes, a8 + (t * stride), stride, n, py4 + (t * yStride) + 8, yStride);
+                }
+            }
             for (var t = 0; t < 8; t++)
             {
                 var a = a8 + (t * stride);

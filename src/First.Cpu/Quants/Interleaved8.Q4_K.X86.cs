@@ -247,6 +247,150 @@ public static unsafe partial class Interleaved8
         }
     }
 
+    /// <summary>
+    /// y[t·yStride + 0..15] = two groups' Q4_K rows (<paramref name="groupBytes"/> apart: the first group's eight rows,
+    /// then the second's) · token t, for eight Q8_K tokens <paramref name="stride"/> bytes apart, on 512-bit vectors.
+    /// As <see cref="Interleaved8.Dot8PairQ4_0Avx512"/>: each operand holds one chunk of both groups, the nibbles
+    /// (0..15) meet the activations through vpmaddubsw and a 32-value group's eight 16-bit partial sums add up
+    /// exactly (8 · 2 · 15 · 128 &lt; 32767); here one vpmaddwd against the rows' six-bit scales, paired in 16-bit
+    /// halves, widens the group and applies its scale at once, where AVX-VNNI needs eight vpdpbusd and a vpmulld
+    /// per eight rows. The integer super-block sums are <see cref="Dot4ScaleMin{TLayout, TDot}"/>'s, and so are the
+    /// float steps (mins, then quants, added into the outputs once per super-block), so the results are the same.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void Dot8PairQ4_KAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride)
+    {
+        var other = group + groupBytes;
+        for (var t = 0; t < 8; t++)
+        {
+            Vector512<float>.Zero.Store(y + (t * yStride));
+        }
+
+        var nibble = Vector512.Create((byte)0x0F);
+        var even = Vector512.Create(PairControl(0), PairControl(0));
+        var odd = Vector512.Create(PairControl(1), PairControl(1));
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, other += Q4_KGroupBlock, activations += sizeof(BlockQ8_K))
+        {
+            // The mins: min · (sum of the group's 32 activations, two sums of 16) per row, as vpmaddwd of pairs.
+            Vector512<int> m0 = default, m1 = default, m2 = default, m3 = default, m4 = default, m5 = default, m6 = default, m7 = default;
+            var sums = (int*)((BlockQ8_K*)activations)->Bsums;
+            for (var hp = 0; hp < 2; hp++)
+            {
+                var mins = Avx512F.InsertVector256(
+                    Q4_KMins(group + Q4_KMinNibbles + (16 * hp), Avx.LoadVector256(group + Q4_KScales + (32 * hp))).ToVector512Unsafe(),
+                    Q4_KMins(other + Q4_KMinNibbles + (16 * hp), Avx.LoadVector256(other + Q4_KScales + (32 * hp))), 1);
+                for (var hh = 0; hh < 2; hh++)
+                {
+                    var g = 2 * ((2 * hp) + hh);
+                    var me = Avx512BW.Shuffle(mins, even).AsInt16();
+                    var mo = Avx512BW.Shuffle(mins, odd).AsInt16();
+                    m0 += MinSums(me, mo, sums, g);
+                    m1 += MinSums(me, mo, (int*)((byte*)sums + stride), g);
+                    m2 += MinSums(me, mo, (int*)((byte*)sums + (2 * stride)), g);
+                    m3 += MinSums(me, mo, (int*)((byte*)sums + (3 * stride)), g);
+                    m4 += MinSums(me, mo, (int*)((byte*)sums + (4 * stride)), g);
+                    m5 += MinSums(me, mo, (int*)((byte*)sums + (5 * stride)), g);
+                    m6 += MinSums(me, mo, (int*)((byte*)sums + (6 * stride)), g);
+                    m7 += MinSums(me, mo, (int*)((byte*)sums + (7 * stride)), g);
+                    mins = Avx512BW.ShiftRightLogical128BitLane(mins, 8);
+                }
+            }
+
+            var negatedDmin = -Avx512F.InsertVector256(Scales(group + 16).ToVector512Unsafe(), Scales(other + 16), 1);
+            AddScaled16(y, m0, negatedDmin, activations);
+            AddScaled16(y + yStride, m1, negatedDmin, activations + stride);
+            AddScaled16(y + (2 * yStride), m2, negatedDmin, activations + (2 * stride));
+            AddScaled16(y + (3 * yStride), m3, negatedDmin, activations + (3 * stride));
+            AddScaled16(y + (4 * yStride), m4, negatedDmin, activations + (4 * stride));
+            AddScaled16(y + (5 * yStride), m5, negatedDmin, activations + (5 * stride));
+            AddScaled16(y + (6 * yStride), m6, negatedDmin, activations + (6 * stride));
+            AddScaled16(y + (7 * yStride), m7, negatedDmin, activations + (7 * stride));
+
+            // The quants: per 32-value group, Σ nibble · a in 16 bits, times the group's scale by vpmaddwd.
+            Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            var x = activations + 4; // BlockQ8_K.Qs
+            for (var hp = 0; hp < 2; hp++)
+            {
+                var scales = Avx512F.InsertVector256(Avx.LoadVector256(group + Q4_KScales + (32 * hp)).ToVector512Unsafe(),
+                    Avx.LoadVector256(other + Q4_KScales + (32 * hp)), 1) & Vector512.Create((byte)0x3F);
+                for (var hh = 0; hh < 2; hh++)
+                {
+                    var h = (2 * hp) + hh;
+                    var q = Q4_KQuants + (256 * h);
+                    for (var half = 0; half < 2; half++)
+                    {
+                        // half 0: the low nibbles, group 2h; half 1: the high ones, group 2h + 1.
+                        var w0 = Nibbles(group + q, other + q, half, nibble);
+                        var w1 = Nibbles(group + q + 32, other + q + 32, half, nibble);
+                        var w2 = Nibbles(group + q + 64, other + q + 64, half, nibble);
+                        var w3 = Nibbles(group + q + 96, other + q + 96, half, nibble);
+                        var w4 = Nibbles(group + q + 128, other + q + 128, half, nibble);
+                        var w5 = Nibbles(group + q + 160, other + q + 160, half, nibble);
+                        var w6 = Nibbles(group + q + 192, other + q + 192, half, nibble);
+                        var w7 = Nibbles(group + q + 224, other + q + 224, half, nibble);
+                        var scale = Avx512BW.Shuffle(scales, half == 0 ? even : odd).AsInt16();
+                        var o = (64 * h) + (32 * half);
+                        s0 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + o));
+                        s1 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + stride + o));
+                        s2 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (2 * stride) + o));
+                        s3 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (3 * stride) + o));
+                        s4 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (4 * stride) + o));
+                        s5 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (5 * stride) + o));
+                        s6 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (6 * stride) + o));
+                        s7 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (7 * stride) + o));
+                    }
+
+                    scales = Avx512BW.ShiftRightLogical128BitLane(scales, 8);
+                }
+            }
+
+            var d = Avx512F.InsertVector256(Scales(group).ToVector512Unsafe(), Scales(other), 1);
+            AddScaled16(y, s0, d, activations);
+            AddScaled16(y + yStride, s1, d, activations + stride);
+            AddScaled16(y + (2 * yStride), s2, d, activations + (2 * stride));
+            AddScaled16(y + (3 * yStride), s3, d, activations + (3 * stride));
+            AddScaled16(y + (4 * yStride), s4, d, activations + (4 * stride));
+            AddScaled16(y + (5 * yStride), s5, d, activations + (5 * stride));
+            AddScaled16(y + (6 * yStride), s6, d, activations + (6 * stride));
+            AddScaled16(y + (7 * yStride), s7, d, activations + (7 * stride));
+        }
+    }
+
+    /// <summary>The levels of operand bytes at <paramref name="first"/> and <paramref name="second"/>: low nibbles (half 0) or high (half 1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Nibbles(byte* first, byte* second, int half, Vector512<byte> nibble)
+    {
+        var op = Avx512F.InsertVector256(Avx.LoadVector256(first).ToVector512Unsafe(), Avx.LoadVector256(second), 1);
+        return (half == 0 ? op : Avx512BW.ShiftRightLogical(op.AsUInt16(), 4).AsByte()) & nibble;
+    }
+
+    /// <summary>One token's 32-value group for sixteen rows: Σ level · a per row (16-bit, exact), times the rows' scales (int16 pairs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> ScaledGroup(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
+        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<short> scale, int* a)
+    {
+        var p0 = Avx512BW.MultiplyAddAdjacent(w0, Vector512.Create(a[0]).AsSByte());
+        var p1 = Avx512BW.MultiplyAddAdjacent(w1, Vector512.Create(a[1]).AsSByte());
+        var p2 = Avx512BW.MultiplyAddAdjacent(w2, Vector512.Create(a[2]).AsSByte());
+        var p3 = Avx512BW.MultiplyAddAdjacent(w3, Vector512.Create(a[3]).AsSByte());
+        var p4 = Avx512BW.MultiplyAddAdjacent(w4, Vector512.Create(a[4]).AsSByte());
+        var p5 = Avx512BW.MultiplyAddAdjacent(w5, Vector512.Create(a[5]).AsSByte());
+        var p6 = Avx512BW.MultiplyAddAdjacent(w6, Vector512.Create(a[6]).AsSByte());
+        var p7 = Avx512BW.MultiplyAddAdjacent(w7, Vector512.Create(a[7]).AsSByte());
+        return Avx512BW.MultiplyAddAdjacent(((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)), scale);
+    }
+
+    /// <summary>Groups g/2 and g/2 + 1's mins (<paramref name="even"/>, <paramref name="odd"/>: int16 pairs per row) · the token's sums of 16 there.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> MinSums(Vector512<short> even, Vector512<short> odd, int* sums, int g) =>
+        Avx512BW.MultiplyAddAdjacent(even, Vector512.Create(sums[g]).AsInt16()) + Avx512BW.MultiplyAddAdjacent(odd, Vector512.Create(sums[g + 1]).AsInt16());
+
+    /// <summary>y[0..15] += s · scale · d_a, d_a the scale of the Q8_K block at <paramref name="block"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled16(float* y, Vector512<int> s, Vector512<float> scale, byte* block) =>
+        Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scale * Vector512.Create(*(float*)block), Vector512.Load(y)).Store(y);
+
     /// <summary>The Σ q·a of groups 2h and 2h + 1 (their operands: the 256 bytes of nibbles for h), every row in its lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector256<int> Even, Vector256<int> Odd) Q4_KGroups<TLayout, TDot>(byte* group, int h, sbyte* x)
