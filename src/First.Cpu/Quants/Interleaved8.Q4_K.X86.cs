@@ -298,14 +298,7 @@ public static unsafe partial class Interleaved8
             }
 
             var negatedDmin = -Avx512F.InsertVector256(Scales(group + 16).ToVector512Unsafe(), Scales(other + 16), 1);
-            AddScaled16(y, m0, negatedDmin, activations);
-            AddScaled16(y + yStride, m1, negatedDmin, activations + stride);
-            AddScaled16(y + (2 * yStride), m2, negatedDmin, activations + (2 * stride));
-            AddScaled16(y + (3 * yStride), m3, negatedDmin, activations + (3 * stride));
-            AddScaled16(y + (4 * yStride), m4, negatedDmin, activations + (4 * stride));
-            AddScaled16(y + (5 * yStride), m5, negatedDmin, activations + (5 * stride));
-            AddScaled16(y + (6 * yStride), m6, negatedDmin, activations + (6 * stride));
-            AddScaled16(y + (7 * yStride), m7, negatedDmin, activations + (7 * stride));
+            AddScaledEight(y, yStride, activations, stride, negatedDmin, m0, m1, m2, m3, m4, m5, m6, m7);
 
             // The quants: per 32-value group, Σ nibble · a in 16 bits, times the group's scale by vpmaddwd.
             Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
@@ -346,14 +339,7 @@ public static unsafe partial class Interleaved8
             }
 
             var d = Avx512F.InsertVector256(Scales(group).ToVector512Unsafe(), Scales(other), 1);
-            AddScaled16(y, s0, d, activations);
-            AddScaled16(y + yStride, s1, d, activations + stride);
-            AddScaled16(y + (2 * yStride), s2, d, activations + (2 * stride));
-            AddScaled16(y + (3 * yStride), s3, d, activations + (3 * stride));
-            AddScaled16(y + (4 * yStride), s4, d, activations + (4 * stride));
-            AddScaled16(y + (5 * yStride), s5, d, activations + (5 * stride));
-            AddScaled16(y + (6 * yStride), s6, d, activations + (6 * stride));
-            AddScaled16(y + (7 * yStride), s7, d, activations + (7 * stride));
+            AddScaledEight(y, yStride, activations, stride, d, s0, s1, s2, s3, s4, s5, s6, s7);
         }
     }
 
@@ -368,17 +354,22 @@ public static unsafe partial class Interleaved8
     /// <summary>One token's 32-value group for sixteen rows: Σ level · a per row (16-bit, exact), times the rows' scales (int16 pairs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> ScaledGroup(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
-        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<short> scale, int* a)
+        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<short> scale, int* a) =>
+        Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), scale);
+
+    /// <summary>y_t[0..15] += s_t · scale · d_a(t) for the eight tokens (outputs <paramref name="yStride"/> floats, Q8_K rows <paramref name="stride"/> bytes apart).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaledEight(float* y, int yStride, byte* activations, int stride, Vector512<float> scale,
+        Vector512<int> s0, Vector512<int> s1, Vector512<int> s2, Vector512<int> s3, Vector512<int> s4, Vector512<int> s5, Vector512<int> s6, Vector512<int> s7)
     {
-        var p0 = Avx512BW.MultiplyAddAdjacent(w0, Vector512.Create(a[0]).AsSByte());
-        var p1 = Avx512BW.MultiplyAddAdjacent(w1, Vector512.Create(a[1]).AsSByte());
-        var p2 = Avx512BW.MultiplyAddAdjacent(w2, Vector512.Create(a[2]).AsSByte());
-        var p3 = Avx512BW.MultiplyAddAdjacent(w3, Vector512.Create(a[3]).AsSByte());
-        var p4 = Avx512BW.MultiplyAddAdjacent(w4, Vector512.Create(a[4]).AsSByte());
-        var p5 = Avx512BW.MultiplyAddAdjacent(w5, Vector512.Create(a[5]).AsSByte());
-        var p6 = Avx512BW.MultiplyAddAdjacent(w6, Vector512.Create(a[6]).AsSByte());
-        var p7 = Avx512BW.MultiplyAddAdjacent(w7, Vector512.Create(a[7]).AsSByte());
-        return Avx512BW.MultiplyAddAdjacent(((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)), scale);
+        AddScaled16(y, s0, scale, activations);
+        AddScaled16(y + yStride, s1, scale, activations + stride);
+        AddScaled16(y + (2 * yStride), s2, scale, activations + (2 * stride));
+        AddScaled16(y + (3 * yStride), s3, scale, activations + (3 * stride));
+        AddScaled16(y + (4 * yStride), s4, scale, activations + (4 * stride));
+        AddScaled16(y + (5 * yStride), s5, scale, activations + (5 * stride));
+        AddScaled16(y + (6 * yStride), s6, scale, activations + (6 * stride));
+        AddScaled16(y + (7 * yStride), s7, scale, activations + (7 * stride));
     }
 
     /// <summary>Groups g/2 and g/2 + 1's mins (<paramref name="even"/>, <paramref name="odd"/>: int16 pairs per row) · the token's sums of 16 there.</summary>

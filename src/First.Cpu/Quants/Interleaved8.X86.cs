@@ -405,6 +405,19 @@ public static unsafe partial class Interleaved8
     private static Vector512<float> StepQ4_0(Vector512<float> acc, Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
         Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<float> scales, int* a, int negatedSum, float da)
     {
+        var s = Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), Vector512.Create((short)1)) + Vector512.Create(negatedSum << 3);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scales * Vector512.Create(da), acc);
+    }
+
+    /// <summary>
+    /// One 32-value group of sixteen rows against one token's quants <paramref name="a"/>: Σ over the eight
+    /// operands of vpmaddubsw(level bytes, four activation bytes broadcast), each row's sum in two 16-bit halves
+    /// of its lane. Exact for levels 0..15: 8 · 2 · 15 · 128 = 30720 &lt; 32767.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> PairSums16(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
+        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, int* a)
+    {
         var p0 = Avx512BW.MultiplyAddAdjacent(w0, Vector512.Create(a[0]).AsSByte());
         var p1 = Avx512BW.MultiplyAddAdjacent(w1, Vector512.Create(a[1]).AsSByte());
         var p2 = Avx512BW.MultiplyAddAdjacent(w2, Vector512.Create(a[2]).AsSByte());
@@ -413,9 +426,7 @@ public static unsafe partial class Interleaved8
         var p5 = Avx512BW.MultiplyAddAdjacent(w5, Vector512.Create(a[5]).AsSByte());
         var p6 = Avx512BW.MultiplyAddAdjacent(w6, Vector512.Create(a[6]).AsSByte());
         var p7 = Avx512BW.MultiplyAddAdjacent(w7, Vector512.Create(a[7]).AsSByte());
-        var p = ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
-        var s = Avx512BW.MultiplyAddAdjacent(p, Vector512.Create((short)1)) + Vector512.Create(negatedSum << 3);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scales * Vector512.Create(da), acc);
+        return ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
     }
 
     /// <summary>32 bytes at <paramref name="first"/>, then 32 at <paramref name="second"/>.</summary>
