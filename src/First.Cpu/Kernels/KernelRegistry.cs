@@ -247,6 +247,8 @@ public static unsafe class KernelRegistry
             &Q4_0.Dot4PairInterleavedAvxVnni, &Q4_0.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q4_K, KernelPath.Avx512, "Q4_K.DotInterleavedAvx512", &Q4_K.DotInterleavedAvxVnni, &Q4_K.Dot4InterleavedAvxVnni,
             null, &Q4_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
+        new(GgmlType.Q6_K, KernelPath.Avx512, "Q6_K.DotInterleavedAvx512", &Q6_K.DotInterleavedAvxVnni, &Q6_K.Dot4InterleavedAvxVnni,
+            null, &Q6_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni, &Q4_0.Dot4PairInterleavedAvxVnni),
         new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2, &Q4_0.Dot4PairInterleavedAvx2),
         new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni, &Q8_0.Dot4PairInterleavedAvxVnni),

@@ -95,6 +95,126 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>
+    /// y[t·yStride + 0..15] = two groups' Q6_K rows (<paramref name="groupBytes"/> apart: the first group's eight rows,
+    /// then the second's) · token t, for eight Q8_K tokens <paramref name="stride"/> bytes apart, on 512-bit vectors,
+    /// as <see cref="Dot8PairQ4_KAvx512"/>: each operand holds the levels (0..63) of one chunk of both groups, and
+    /// vpmaddubsw meets them with a broadcast group of four activation bytes. Two such products add up in 16 bits
+    /// (2 · 2 · 63 · 128 = 32256 &lt; 32767), so a group of 16 values widens through two vpmaddwd against its rows'
+    /// scales, paired in 16-bit halves, where AVX-VNNI needs four vpdpbusd and a vpmulld per eight rows. The integer
+    /// super-block sums (from −32 · Σ sc · Σ a for the levels' offset) and the float step are
+    /// <see cref="Dot4Q6_K{TDot}"/>'s, so the results are the same.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void Dot8PairQ6_KAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride)
+    {
+        var other = group + groupBytes;
+        for (var t = 0; t < 8; t++)
+        {
+            Vector512<float>.Zero.Store(y + (t * yStride));
+        }
+
+        // vpshufb controls: each row's int16 scale of group 2p (e = 0) or 2p + 1 (e = 1) in both halves of its lane.
+        var even = Vector512.Create(0x01000100u, 0x05040504u, 0x09080908u, 0x0D0C0D0Cu, 0x01000100u, 0x05040504u, 0x09080908u, 0x0D0C0D0Cu,
+            0x01000100u, 0x05040504u, 0x09080908u, 0x0D0C0D0Cu, 0x01000100u, 0x05040504u, 0x09080908u, 0x0D0C0D0Cu).AsByte();
+        var odd = even + Vector512.Create((byte)2);
+        for (var b = 0; b < n / BlockQ6_K.Elements; b++, group += Q6_KGroupBlock, other += Q6_KGroupBlock, activations += sizeof(BlockQ8_K))
+        {
+            // The levels' offset: −32 · Σ_g sc_g · (Σ a of group g), from the pairs of scales and of sums of 16.
+            Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            var sums = activations + 4 + 256; // BlockQ8_K.Bsums
+            for (var p = 0; p < 8; p++)
+            {
+                var pair = Q6_KScalePairs16(group, other, p);
+                s0 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + (4 * p))).AsInt16());
+                s1 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + stride + (4 * p))).AsInt16());
+                s2 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + (2 * stride) + (4 * p))).AsInt16());
+                s3 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + (3 * stride) + (4 * p))).AsInt16());
+                s4 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + (4 * stride) + (4 * p))).AsInt16());
+                s5 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + (5 * stride) + (4 * p))).AsInt16());
+                s6 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + (6 * stride) + (4 * p))).AsInt16());
+                s7 += Avx512BW.MultiplyAddAdjacent(pair, Vector512.Create(*(int*)(sums + (7 * stride) + (4 * p))).AsInt16());
+            }
+
+            s0 = Vector512<int>.Zero - (s0 << 5);
+            s1 = Vector512<int>.Zero - (s1 << 5);
+            s2 = Vector512<int>.Zero - (s2 << 5);
+            s3 = Vector512<int>.Zero - (s3 << 5);
+            s4 = Vector512<int>.Zero - (s4 << 5);
+            s5 = Vector512<int>.Zero - (s5 << 5);
+            s6 = Vector512<int>.Zero - (s6 << 5);
+            s7 = Vector512<int>.Zero - (s7 << 5);
+
+            var x = activations + 4; // BlockQ8_K.Qs
+            for (var h = 0; h < 2; h++)
+            {
+                for (var i = 0; i < 4; i++)
+                {
+                    // Quarter i of half h: values 32p .. 32p + 31 (p = 4h + i), groups 2p (operands k = 0..3) and 2p + 1 (k = 4..7).
+                    var pairs = Q6_KScalePairs16(group, other, (4 * h) + i).AsByte();
+                    for (var e = 0; e < 2; e++)
+                    {
+                        var triple = Q6_KTriple(h, 4 * e);
+                        var v0 = Q6_KLevels16(group + triple, other + triple, i);
+                        var v1 = Q6_KLevels16(group + triple + 96, other + triple + 96, i);
+                        var v2 = Q6_KLevels16(group + triple + 192, other + triple + 192, i);
+                        var v3 = Q6_KLevels16(group + triple + 288, other + triple + 288, i);
+                        var scale = Avx512BW.Shuffle(pairs, e == 0 ? even : odd).AsInt16();
+                        var o = (128 * h) + (32 * i) + (16 * e);
+                        s0 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + o));
+                        s1 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + stride + o));
+                        s2 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + (2 * stride) + o));
+                        s3 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + (3 * stride) + o));
+                        s4 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + (4 * stride) + o));
+                        s5 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + (5 * stride) + o));
+                        s6 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + (6 * stride) + o));
+                        s7 += ScaledSixteen(v0, v1, v2, v3, scale, (int*)(x + (7 * stride) + o));
+                    }
+                }
+            }
+
+            AddScaledEight(y, yStride, activations, stride, Avx512F.InsertVector256(Scales(group).ToVector512Unsafe(), Scales(other), 1),
+                s0, s1, s2, s3, s4, s5, s6, s7);
+        }
+    }
+
+    /// <summary>The scale pairs (sc_2p, sc_2p+1) of both groups' sixteen rows as int16 pairs, one per row lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Q6_KScalePairs16(byte* first, byte* second, int p) =>
+        Avx512BW.ConvertToVector512Int16(Vector256.Create(
+            Sse2.LoadVector128((sbyte*)first + Q6_KScales + (16 * p)), Sse2.LoadVector128((sbyte*)second + Q6_KScales + (16 * p))));
+
+    /// <summary>Quarter <paramref name="i"/>'s six-bit levels from both groups' operand triples (<see cref="Q6_KLevels"/>'s, sixteen rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Q6_KLevels16(byte* first, byte* second, int i)
+    {
+        var ql = Avx512F.InsertVector256(Avx.LoadVector256(first + (32 * (i & 1))).ToVector512Unsafe(), Avx.LoadVector256(second + (32 * (i & 1))), 1);
+        var qh = Avx512F.InsertVector256(Avx.LoadVector256(first + 64).ToVector512Unsafe(), Avx.LoadVector256(second + 64), 1).AsUInt16();
+        var low4 = Vector512.Create((byte)0x0F);
+        var nibbles = i < 2 ? ql & low4 : Avx512BW.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & low4;
+        var bits = i switch
+        {
+            0 => Avx512BW.ShiftLeftLogical(qh, 4),
+            1 => Avx512BW.ShiftLeftLogical(qh, 2),
+            2 => qh,
+            _ => Avx512BW.ShiftRightLogical(qh, 2),
+        };
+        return nibbles | (bits.AsByte() & Vector512.Create((byte)0x30));
+    }
+
+    /// <summary>
+    /// One token's 16-value group for sixteen rows: Σ level · a per row, two operands at a time in 16 bits (exact,
+    /// see <see cref="Dot8PairQ6_KAvx512"/>), each half widened against the rows' scales (int16 pairs).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> ScaledSixteen(Vector512<byte> v0, Vector512<byte> v1, Vector512<byte> v2, Vector512<byte> v3, Vector512<short> scale, int* a)
+    {
+        var p01 = Avx512BW.MultiplyAddAdjacent(v0, Vector512.Create(a[0]).AsSByte()) + Avx512BW.MultiplyAddAdjacent(v1, Vector512.Create(a[1]).AsSByte());
+        var p23 = Avx512BW.MultiplyAddAdjacent(v2, Vector512.Create(a[2]).AsSByte()) + Avx512BW.MultiplyAddAdjacent(v3, Vector512.Create(a[3]).AsSByte());
+        return Avx512BW.MultiplyAddAdjacent(p01, scale) + Avx512BW.MultiplyAddAdjacent(p23, scale);
+    }
+
+    /// <summary>
     /// Groups 2p + <paramref name="e"/> for the four quarters of half <paramref name="h"/> (p = 4h + i): values
     /// 16e..16e + 15 of every quarter against the activations from <paramref name="x"/>, each times its scale.
     /// </summary>
