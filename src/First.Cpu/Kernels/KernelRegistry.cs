@@ -247,6 +247,8 @@ public static unsafe class KernelRegistry
             &Q4_0.Dot4PairInterleavedAvxVnni, &Q4_0.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q4_K, KernelPath.Avx512, "Q4_K.DotInterleavedAvx512", &Q4_K.DotInterleavedAvxVnni, &Q4_K.Dot4InterleavedAvxVnni,
             null, &Q4_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
+        new(GgmlType.Q5_K, KernelPath.Avx512, "Q5_K.DotInterleavedAvx512", &Q5_K.DotInterleavedAvxVnni, &Q5_K.Dot4InterleavedAvxVnni,
+            null, &Q5_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q6_K, KernelPath.Avx512, "Q6_K.DotInterleavedAvx512", &Q6_K.DotInterleavedAvxVnni, &Q6_K.Dot4InterleavedAvxVnni,
             null, &Q6_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni, &Q4_0.Dot4PairInterleavedAvxVnni),

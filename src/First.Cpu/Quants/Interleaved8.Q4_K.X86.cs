@@ -248,18 +248,19 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>
-    /// y[t·yStride + 0..15] = two groups' Q4_K rows (<paramref name="groupBytes"/> apart: the first group's eight rows,
+    /// y[t·yStride + 0..15] = two groups' Q4_K or Q5_K rows (<paramref name="groupBytes"/> apart: the first group's eight rows,
     /// then the second's) · token t, for eight Q8_K tokens <paramref name="stride"/> bytes apart, on 512-bit vectors.
     /// As <see cref="Interleaved8.Dot8PairQ4_0Avx512"/>: each operand holds one chunk of both groups, the nibbles
     /// (0..15) meet the activations through vpmaddubsw and a 32-value group's eight 16-bit partial sums add up
-    /// exactly (8 · 2 · 15 · 128 &lt; 32767); here one vpmaddwd against the rows' six-bit scales, paired in 16-bit
-    /// halves, widens the group and applies its scale at once, where AVX-VNNI needs eight vpdpbusd and a vpmulld
-    /// per eight rows. The integer super-block sums are <see cref="Dot4ScaleMin{TLayout, TDot}"/>'s, and so are the
+    /// exactly (8 · 2 · 15 · 128 &lt; 32767; Q5_K's five-bit levels in two halves, see <see cref="ScaledGroup{TLayout}"/>);
+    /// here one vpmaddwd against the rows' six-bit scales, paired in 16-bit halves, widens the group and applies its
+    /// scale at once, where AVX-VNNI needs eight vpdpbusd and a vpmulld per eight rows. The integer super-block sums are <see cref="Dot4ScaleMin{TLayout, TDot}"/>'s, and so are the
     /// float steps (mins, then quants, added into the outputs once per super-block), so the results are the same.
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void Dot8PairQ4_KAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride)
+    internal static void Dot8PairScaleMinAvx512<TLayout>(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride)
+        where TLayout : IScaleMinLayout
     {
         var other = group + groupBytes;
         for (var t = 0; t < 8; t++)
@@ -270,7 +271,7 @@ public static unsafe partial class Interleaved8
         var nibble = Vector512.Create((byte)0x0F);
         var even = Vector512.Create(PairControl(0), PairControl(0));
         var odd = Vector512.Create(PairControl(1), PairControl(1));
-        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += Q4_KGroupBlock, other += Q4_KGroupBlock, activations += sizeof(BlockQ8_K))
+        for (var b = 0; b < n / BlockQ4_K.Elements; b++, group += TLayout.GroupBlock, other += TLayout.GroupBlock, activations += sizeof(BlockQ8_K))
         {
             // The mins: min · (sum of the group's 32 activations, two sums of 16) per row, as vpmaddwd of pairs.
             Vector512<int> m0 = default, m1 = default, m2 = default, m3 = default, m4 = default, m5 = default, m6 = default, m7 = default;
@@ -310,28 +311,29 @@ public static unsafe partial class Interleaved8
                 for (var hh = 0; hh < 2; hh++)
                 {
                     var h = (2 * hp) + hh;
-                    var q = Q4_KQuants + (256 * h);
+                    var q = TLayout.Quants + (256 * h);
                     for (var half = 0; half < 2; half++)
                     {
-                        // half 0: the low nibbles, group 2h; half 1: the high ones, group 2h + 1.
-                        var w0 = Nibbles(group + q, other + q, half, nibble);
-                        var w1 = Nibbles(group + q + 32, other + q + 32, half, nibble);
-                        var w2 = Nibbles(group + q + 64, other + q + 64, half, nibble);
-                        var w3 = Nibbles(group + q + 96, other + q + 96, half, nibble);
-                        var w4 = Nibbles(group + q + 128, other + q + 128, half, nibble);
-                        var w5 = Nibbles(group + q + 160, other + q + 160, half, nibble);
-                        var w6 = Nibbles(group + q + 192, other + q + 192, half, nibble);
-                        var w7 = Nibbles(group + q + 224, other + q + 224, half, nibble);
+                        // half 0: the low nibbles, group 2h; half 1: the high ones, group 2h + 1 (with Q5_K's fifth bits).
+                        var g = (2 * h) + half;
+                        var w0 = Levels16<TLayout>(group, other, q, 0, g, nibble);
+                        var w1 = Levels16<TLayout>(group, other, q, 1, g, nibble);
+                        var w2 = Levels16<TLayout>(group, other, q, 2, g, nibble);
+                        var w3 = Levels16<TLayout>(group, other, q, 3, g, nibble);
+                        var w4 = Levels16<TLayout>(group, other, q, 4, g, nibble);
+                        var w5 = Levels16<TLayout>(group, other, q, 5, g, nibble);
+                        var w6 = Levels16<TLayout>(group, other, q, 6, g, nibble);
+                        var w7 = Levels16<TLayout>(group, other, q, 7, g, nibble);
                         var scale = Avx512BW.Shuffle(scales, half == 0 ? even : odd).AsInt16();
                         var o = (64 * h) + (32 * half);
-                        s0 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + o));
-                        s1 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + stride + o));
-                        s2 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (2 * stride) + o));
-                        s3 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (3 * stride) + o));
-                        s4 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (4 * stride) + o));
-                        s5 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (5 * stride) + o));
-                        s6 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (6 * stride) + o));
-                        s7 += ScaledGroup(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (7 * stride) + o));
+                        s0 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + o));
+                        s1 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + stride + o));
+                        s2 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (2 * stride) + o));
+                        s3 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (3 * stride) + o));
+                        s4 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (4 * stride) + o));
+                        s5 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (5 * stride) + o));
+                        s6 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (6 * stride) + o));
+                        s7 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (7 * stride) + o));
                     }
 
                     scales = Avx512BW.ShiftRightLogical128BitLane(scales, 8);
@@ -343,19 +345,56 @@ public static unsafe partial class Interleaved8
         }
     }
 
-    /// <summary>The levels of operand bytes at <paramref name="first"/> and <paramref name="second"/>: low nibbles (half 0) or high (half 1).</summary>
+    /// <summary>
+    /// The levels of group <paramref name="g"/> in operand <paramref name="k"/> (at <paramref name="quants"/> + 32k) of both
+    /// groups' super-blocks: the low nibbles (g even) or the high ones, with Q5_K's fifth bit (bit g of the qh operand k) as bit 4.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> Nibbles(byte* first, byte* second, int half, Vector512<byte> nibble)
+    private static Vector512<byte> Levels16<TLayout>(byte* first, byte* second, int quants, int k, int g, Vector512<byte> nibble)
+        where TLayout : IScaleMinLayout
     {
-        var op = Avx512F.InsertVector256(Avx.LoadVector256(first).ToVector512Unsafe(), Avx.LoadVector256(second), 1);
-        return (half == 0 ? op : Avx512BW.ShiftRightLogical(op.AsUInt16(), 4).AsByte()) & nibble;
+        var op = Both512(first + quants + (32 * k), second + quants + (32 * k));
+        var levels = ((g & 1) == 0 ? op : Avx512BW.ShiftRightLogical(op.AsUInt16(), 4).AsByte()) & nibble;
+        if (!TLayout.FifthBits)
+        {
+            return levels;
+        }
+
+        // Bit g of each qh byte to bit 4: per 16-bit lane, right by g, then left by 4; the mask keeps each byte's own bit.
+        var qh = Both512(first + Q5_KHigh + (32 * k), second + Q5_KHigh + (32 * k)).AsUInt16();
+        return levels | (((qh >> g) << 4).AsByte() & Vector512.Create((byte)0x10));
     }
 
-    /// <summary>One token's 32-value group for sixteen rows: Σ level · a per row (16-bit, exact), times the rows' scales (int16 pairs).</summary>
+    /// <summary>32 bytes at <paramref name="first"/>, then 32 at <paramref name="second"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> ScaledGroup(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
-        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<short> scale, int* a) =>
-        Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), scale);
+    private static Vector512<byte> Both512(byte* first, byte* second) =>
+        Avx512F.InsertVector256(Avx.LoadVector256(first).ToVector512Unsafe(), Avx.LoadVector256(second), 1);
+
+    /// <summary>
+    /// One token's 32-value group for sixteen rows: Σ level · a per row in 16 bits, times the rows' scales (int16 pairs).
+    /// Four-bit levels sum all eight products in 16 bits (8 · 2 · 15 · 128 &lt; 32767); Q5_K's five-bit ones four
+    /// (4 · 2 · 31 · 128 = 31744), so two halves widen separately.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> ScaledGroup<TLayout>(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
+        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<short> scale, int* a)
+        where TLayout : IScaleMinLayout
+    {
+        if (!TLayout.FifthBits)
+        {
+            return Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), scale);
+        }
+
+        var p0 = Avx512BW.MultiplyAddAdjacent(w0, Vector512.Create(a[0]).AsSByte());
+        var p1 = Avx512BW.MultiplyAddAdjacent(w1, Vector512.Create(a[1]).AsSByte());
+        var p2 = Avx512BW.MultiplyAddAdjacent(w2, Vector512.Create(a[2]).AsSByte());
+        var p3 = Avx512BW.MultiplyAddAdjacent(w3, Vector512.Create(a[3]).AsSByte());
+        var p4 = Avx512BW.MultiplyAddAdjacent(w4, Vector512.Create(a[4]).AsSByte());
+        var p5 = Avx512BW.MultiplyAddAdjacent(w5, Vector512.Create(a[5]).AsSByte());
+        var p6 = Avx512BW.MultiplyAddAdjacent(w6, Vector512.Create(a[6]).AsSByte());
+        var p7 = Avx512BW.MultiplyAddAdjacent(w7, Vector512.Create(a[7]).AsSByte());
+        return Avx512BW.MultiplyAddAdjacent((p0 + p1) + (p2 + p3), scale) + Avx512BW.MultiplyAddAdjacent((p4 + p5) + (p6 + p7), scale);
+    }
 
     /// <summary>y_t[0..15] += s_t · scale · d_a(t) for the eight tokens (outputs <paramref name="yStride"/> floats, Q8_K rows <paramref name="stride"/> bytes apart).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

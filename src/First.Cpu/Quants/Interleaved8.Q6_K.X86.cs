@@ -97,7 +97,7 @@ public static unsafe partial class Interleaved8
     /// <summary>
     /// y[t·yStride + 0..15] = two groups' Q6_K rows (<paramref name="groupBytes"/> apart: the first group's eight rows,
     /// then the second's) · token t, for eight Q8_K tokens <paramref name="stride"/> bytes apart, on 512-bit vectors,
-    /// as <see cref="Dot8PairQ4_KAvx512"/>: each operand holds the levels (0..63) of one chunk of both groups, and
+    /// as <see cref="Dot8PairScaleMinAvx512{TLayout}"/>: each operand holds the levels (0..63) of one chunk of both groups, and
     /// vpmaddubsw meets them with a broadcast group of four activation bytes. Two such products add up in 16 bits
     /// (2 · 2 · 63 · 128 = 32256 &lt; 32767), so a group of 16 values widens through two vpmaddwd against its rows'
     /// scales, paired in 16-bit halves, where AVX-VNNI needs four vpdpbusd and a vpmulld per eight rows. The integer

@@ -361,10 +361,10 @@ public static unsafe partial class Interleaved8
         for (var b = 0; b < nb; b++, group += BlockQ4_0.Size * Rows, other += BlockQ4_0.Size * Rows, d += sizeof(float), m += sizeof(int))
         {
             // Operand k: values 4k..4k+3 of the first group's eight rows, then the second's (Q4_0x8's operand k of each).
-            var c0 = Both(group + 16, other + 16);
-            var c1 = Both(group + 48, other + 48);
-            var c2 = Both(group + 80, other + 80);
-            var c3 = Both(group + 112, other + 112);
+            var c0 = Both512(group + 16, other + 16);
+            var c1 = Both512(group + 48, other + 48);
+            var c2 = Both512(group + 80, other + 80);
+            var c3 = Both512(group + 112, other + 112);
             var w0 = c0 & low;
             var w1 = c1 & low;
             var w2 = c2 & low;
@@ -428,11 +428,6 @@ public static unsafe partial class Interleaved8
         var p7 = Avx512BW.MultiplyAddAdjacent(w7, Vector512.Create(a[7]).AsSByte());
         return ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
     }
-
-    /// <summary>32 bytes at <paramref name="first"/>, then 32 at <paramref name="second"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> Both(byte* first, byte* second) =>
-        Avx512F.InsertVector256(Avx.LoadVector256(first).ToVector512Unsafe(), Avx.LoadVector256(second), 1);
 
     /// <summary>Where a block's integer sums start: −Σa · 2^OffsetShift, or zero for operands without an offset.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -33,5 +33,5 @@ public static unsafe partial class Q4_K
 
     /// <summary>AVX-512 BW, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against eight tokens.</summary>
     public static void Dot8PairInterleavedAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot8PairQ4_KAvx512(group, groupBytes, activations, stride, n, y, yStride);
+        Interleaved8.Dot8PairScaleMinAvx512<Q4_KLayout>(group, groupBytes, activations, stride, n, y, yStride);
 }

@@ -30,4 +30,8 @@ public static unsafe partial class Q5_K
     /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4ScaleMin<Q5_KLayout, MaddAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX-512 BW, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against eight tokens.</summary>
+    public static void Dot8PairInterleavedAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot8PairScaleMinAvx512<Q5_KLayout>(group, groupBytes, activations, stride, n, y, yStride);
 }
