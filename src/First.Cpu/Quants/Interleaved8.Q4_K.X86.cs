@@ -385,15 +385,7 @@ public static unsafe partial class Interleaved8
             return Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), scale);
         }
 
-        var p0 = Avx512BW.MultiplyAddAdjacent(w0, Vector512.Create(a[0]).AsSByte());
-        var p1 = Avx512BW.MultiplyAddAdjacent(w1, Vector512.Create(a[1]).AsSByte());
-        var p2 = Avx512BW.MultiplyAddAdjacent(w2, Vector512.Create(a[2]).AsSByte());
-        var p3 = Avx512BW.MultiplyAddAdjacent(w3, Vector512.Create(a[3]).AsSByte());
-        var p4 = Avx512BW.MultiplyAddAdjacent(w4, Vector512.Create(a[4]).AsSByte());
-        var p5 = Avx512BW.MultiplyAddAdjacent(w5, Vector512.Create(a[5]).AsSByte());
-        var p6 = Avx512BW.MultiplyAddAdjacent(w6, Vector512.Create(a[6]).AsSByte());
-        var p7 = Avx512BW.MultiplyAddAdjacent(w7, Vector512.Create(a[7]).AsSByte());
-        return Avx512BW.MultiplyAddAdjacent((p0 + p1) + (p2 + p3), scale) + Avx512BW.MultiplyAddAdjacent((p4 + p5) + (p6 + p7), scale);
+        return Avx512BW.MultiplyAddAdjacent(PairSums4(w0, w1, w2, w3, a), scale) + Avx512BW.MultiplyAddAdjacent(PairSums4(w4, w5, w6, w7, a + 4), scale);
     }
 
     /// <summary>y_t[0..15] += s_t · scale · d_a(t) for the eight tokens (outputs <paramref name="yStride"/> floats, Q8_K rows <paramref name="stride"/> bytes apart).</summary>

@@ -416,18 +416,14 @@ public static unsafe partial class Interleaved8
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<short> PairSums16(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
-        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, int* a)
-    {
-        var p0 = Avx512BW.MultiplyAddAdjacent(w0, Vector512.Create(a[0]).AsSByte());
-        var p1 = Avx512BW.MultiplyAddAdjacent(w1, Vector512.Create(a[1]).AsSByte());
-        var p2 = Avx512BW.MultiplyAddAdjacent(w2, Vector512.Create(a[2]).AsSByte());
-        var p3 = Avx512BW.MultiplyAddAdjacent(w3, Vector512.Create(a[3]).AsSByte());
-        var p4 = Avx512BW.MultiplyAddAdjacent(w4, Vector512.Create(a[4]).AsSByte());
-        var p5 = Avx512BW.MultiplyAddAdjacent(w5, Vector512.Create(a[5]).AsSByte());
-        var p6 = Avx512BW.MultiplyAddAdjacent(w6, Vector512.Create(a[6]).AsSByte());
-        var p7 = Avx512BW.MultiplyAddAdjacent(w7, Vector512.Create(a[7]).AsSByte());
-        return ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
-    }
+        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, int* a) =>
+        PairSums4(w0, w1, w2, w3, a) + PairSums4(w4, w5, w6, w7, a + 4);
+
+    /// <summary>As <see cref="PairSums16"/> for four operands (sixteen values): exact for levels up to 31 (4 · 2 · 31 · 128 = 31744).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> PairSums4(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3, int* a) =>
+        (Avx512BW.MultiplyAddAdjacent(w0, Vector512.Create(a[0]).AsSByte()) + Avx512BW.MultiplyAddAdjacent(w1, Vector512.Create(a[1]).AsSByte()))
+        + (Avx512BW.MultiplyAddAdjacent(w2, Vector512.Create(a[2]).AsSByte()) + Avx512BW.MultiplyAddAdjacent(w3, Vector512.Create(a[3]).AsSByte()));
 
     /// <summary>Where a block's integer sums start: −Σa · 2^OffsetShift, or zero for operands without an offset.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
