@@ -6,7 +6,7 @@ namespace First.Cpu.Kernels;
 /// <summary>
 /// A vector kept at half precision while held in floats: every update is rounded to the nearest half
 /// (ties to even), as ggml's ggml_vec_scale_f16 and ggml_vec_mad_f16 store their results. The vector
-/// path rounds by bit arithmetic where the result is a normal half and falls back to a conversion
+/// paths (512-, 256- and, for NEON, 128-bit) round by bit arithmetic where the result is a normal half and falls back to a conversion
 /// through <see cref="Half"/> for any lane outside that range.
 /// </summary>
 internal static class HalfAccumulator
@@ -84,6 +84,73 @@ internal static class HalfAccumulator
                     }
 
                     a = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x), Vector256.Create(weight[p]), a));
+                }
+
+                a.Store(y + i);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            // NEON (and x86 without AVX2): the same, four lanes per vector, eight vectors in flight.
+            for (; i + 32 <= n; i += 32)
+            {
+                var a0 = Vector128.Load(y + i);
+                var a1 = Vector128.Load(y + i + 4);
+                var a2 = Vector128.Load(y + i + 8);
+                var a3 = Vector128.Load(y + i + 12);
+                var a4 = Vector128.Load(y + i + 16);
+                var a5 = Vector128.Load(y + i + 20);
+                var a6 = Vector128.Load(y + i + 24);
+                var a7 = Vector128.Load(y + i + 28);
+                var x = rows + i;
+                for (var p = 0; p < positions; p++, x += n)
+                {
+                    if (rescale[p] != 1)
+                    {
+                        var r = Vector128.Create(rescale[p]);
+                        a0 = Round(a0 * r);
+                        a1 = Round(a1 * r);
+                        a2 = Round(a2 * r);
+                        a3 = Round(a3 * r);
+                        a4 = Round(a4 * r);
+                        a5 = Round(a5 * r);
+                        a6 = Round(a6 * r);
+                        a7 = Round(a7 * r);
+                    }
+
+                    var w = Vector128.Create(weight[p]);
+                    a0 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x), w, a0));
+                    a1 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 4), w, a1));
+                    a2 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 8), w, a2));
+                    a3 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 12), w, a3));
+                    a4 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 16), w, a4));
+                    a5 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 20), w, a5));
+                    a6 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 24), w, a6));
+                    a7 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 28), w, a7));
+                }
+
+                a0.Store(y + i);
+                a1.Store(y + i + 4);
+                a2.Store(y + i + 8);
+                a3.Store(y + i + 12);
+                a4.Store(y + i + 16);
+                a5.Store(y + i + 20);
+                a6.Store(y + i + 24);
+                a7.Store(y + i + 28);
+            }
+
+            for (; i + 4 <= n; i += 4)
+            {
+                var a = Vector128.Load(y + i);
+                var x = rows + i;
+                for (var p = 0; p < positions; p++, x += n)
+                {
+                    if (rescale[p] != 1)
+                    {
+                        a = Round(a * Vector128.Create(rescale[p]));
+                    }
+
+                    a = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x), Vector128.Create(weight[p]), a));
                 }
 
                 a.Store(y + i);
@@ -188,6 +255,13 @@ internal static class HalfAccumulator
                 Round(Vector256.Load(x + i)).Store(y + i);
             }
         }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            for (; i + 4 <= n; i += 4)
+            {
+                Round(Vector128.Load(x + i)).Store(y + i);
+            }
+        }
 
         for (; i < n; i++)
         {
@@ -213,6 +287,19 @@ internal static class HalfAccumulator
         var rounded = ((x + c) - c).AsUInt32() | sign;
         var overflow = Vector256.GreaterThanOrEqual(Vector256.Abs(x), Vector256.Create(65520f)).AsUInt32();
         return Vector256.ConditionalSelect(overflow, sign | Vector256.Create(0x7F80_0000u), rounded).AsSingle();
+    }
+
+    /// <summary><see cref="Round(Vector256{float})"/> on four lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> Round(Vector128<float> x)
+    {
+        var bits = x.AsUInt32();
+        var sign = bits & Vector128.Create(0x8000_0000u);
+        var exponent = Vector128.Max((bits & Vector128.Create(0x7F80_0000u)).AsInt32(), Vector128.Create(0x3880_0000)).AsUInt32();
+        var c = ((exponent + Vector128.Create(13u << 23)) | sign).AsSingle();
+        var rounded = ((x + c) - c).AsUInt32() | sign;
+        var overflow = Vector128.GreaterThanOrEqual(Vector128.Abs(x), Vector128.Create(65520f)).AsUInt32();
+        return Vector128.ConditionalSelect(overflow, sign | Vector128.Create(0x7F80_0000u), rounded).AsSingle();
     }
 
     /// <summary><see cref="Round(Vector256{float})"/> on sixteen lanes.</summary>
