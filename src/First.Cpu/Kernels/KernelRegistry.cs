@@ -183,7 +183,7 @@ public static unsafe class KernelRegistry
 
     // Best first. Row-by-row AVX-512BW variants of Q4_0/Q8_0 were measured slower than AVX-VNNI and AVX2 on Zen 4
     // (no 512-bit VNNI in .NET 10, and 512-bit operations run as two 256-bit halves), so they are gone; AVX-512
-    // serves Q4_0's interleaved prefill (s_interleaved).
+    // serves the interleaved prefill of Q4_0 and the K-quants (s_interleaved).
     private static readonly DotKernel[] s_dots =
     [
         new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotAvxVnni", &Q8_0.DotAvxVnni, &Q8_0.Dot4AvxVnni),
