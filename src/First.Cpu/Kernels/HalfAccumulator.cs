@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -6,8 +7,8 @@ namespace First.Cpu.Kernels;
 /// <summary>
 /// A vector kept at half precision while held in floats: every update is rounded to the nearest half
 /// (ties to even), as ggml's ggml_vec_scale_f16 and ggml_vec_mad_f16 store their results. The vector
-/// paths (512-, 256- and, for NEON, 128-bit) round by bit arithmetic where the result is a normal half and falls back to a conversion
-/// through <see cref="Half"/> for any lane outside that range.
+/// paths (<see cref="Vector{T}"/>: 256 bits with AVX2, 128 with NEON; and 512-bit pairs of heads) round by bit
+/// arithmetic, with the same results as a conversion through <see cref="Half"/> for every float.
 /// </summary>
 internal static class HalfAccumulator
 {
@@ -22,25 +23,27 @@ internal static class HalfAccumulator
     public static unsafe void Accumulate(float* y, int n, float* rows, float* rescale, float* weight, int positions)
     {
         var i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated)
         {
-            // Each position's update waits for the previous one's: eight blocks of lanes in flight hide that.
-            for (; i + 64 <= n; i += 64)
+            // Vector<float>: 256 bits with AVX2, 128 with NEON or SSE alone. Each position's update waits for the
+            // previous one's: eight blocks of lanes in flight hide that.
+            var w8 = Vector<float>.Count;
+            for (; i + (8 * w8) <= n; i += 8 * w8)
             {
-                var a0 = Vector256.Load(y + i);
-                var a1 = Vector256.Load(y + i + 8);
-                var a2 = Vector256.Load(y + i + 16);
-                var a3 = Vector256.Load(y + i + 24);
-                var a4 = Vector256.Load(y + i + 32);
-                var a5 = Vector256.Load(y + i + 40);
-                var a6 = Vector256.Load(y + i + 48);
-                var a7 = Vector256.Load(y + i + 56);
+                var a0 = Vector.Load(y + i);
+                var a1 = Vector.Load(y + i + w8);
+                var a2 = Vector.Load(y + i + (2 * w8));
+                var a3 = Vector.Load(y + i + (3 * w8));
+                var a4 = Vector.Load(y + i + (4 * w8));
+                var a5 = Vector.Load(y + i + (5 * w8));
+                var a6 = Vector.Load(y + i + (6 * w8));
+                var a7 = Vector.Load(y + i + (7 * w8));
                 var x = rows + i;
                 for (var p = 0; p < positions; p++, x += n)
                 {
                     if (rescale[p] != 1)
                     {
-                        var r = Vector256.Create(rescale[p]);
+                        var r = new Vector<float>(rescale[p]);
                         a0 = Round(a0 * r);
                         a1 = Round(a1 * r);
                         a2 = Round(a2 * r);
@@ -51,106 +54,39 @@ internal static class HalfAccumulator
                         a7 = Round(a7 * r);
                     }
 
-                    var w = Vector256.Create(weight[p]);
-                    a0 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x), w, a0));
-                    a1 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 8), w, a1));
-                    a2 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 16), w, a2));
-                    a3 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 24), w, a3));
-                    a4 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 32), w, a4));
-                    a5 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 40), w, a5));
-                    a6 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 48), w, a6));
-                    a7 = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x + 56), w, a7));
+                    var w = new Vector<float>(weight[p]);
+                    a0 = Round(Vector.FusedMultiplyAdd(Vector.Load(x), w, a0));
+                    a1 = Round(Vector.FusedMultiplyAdd(Vector.Load(x + w8), w, a1));
+                    a2 = Round(Vector.FusedMultiplyAdd(Vector.Load(x + (2 * w8)), w, a2));
+                    a3 = Round(Vector.FusedMultiplyAdd(Vector.Load(x + (3 * w8)), w, a3));
+                    a4 = Round(Vector.FusedMultiplyAdd(Vector.Load(x + (4 * w8)), w, a4));
+                    a5 = Round(Vector.FusedMultiplyAdd(Vector.Load(x + (5 * w8)), w, a5));
+                    a6 = Round(Vector.FusedMultiplyAdd(Vector.Load(x + (6 * w8)), w, a6));
+                    a7 = Round(Vector.FusedMultiplyAdd(Vector.Load(x + (7 * w8)), w, a7));
                 }
 
                 a0.Store(y + i);
-                a1.Store(y + i + 8);
-                a2.Store(y + i + 16);
-                a3.Store(y + i + 24);
-                a4.Store(y + i + 32);
-                a5.Store(y + i + 40);
-                a6.Store(y + i + 48);
-                a7.Store(y + i + 56);
+                a1.Store(y + i + w8);
+                a2.Store(y + i + (2 * w8));
+                a3.Store(y + i + (3 * w8));
+                a4.Store(y + i + (4 * w8));
+                a5.Store(y + i + (5 * w8));
+                a6.Store(y + i + (6 * w8));
+                a7.Store(y + i + (7 * w8));
             }
 
-            for (; i + 8 <= n; i += 8)
+            for (; i + w8 <= n; i += w8)
             {
-                var a = Vector256.Load(y + i);
+                var a = Vector.Load(y + i);
                 var x = rows + i;
                 for (var p = 0; p < positions; p++, x += n)
                 {
                     if (rescale[p] != 1)
                     {
-                        a = Round(a * Vector256.Create(rescale[p]));
+                        a = Round(a * new Vector<float>(rescale[p]));
                     }
 
-                    a = Round(Vector256.FusedMultiplyAdd(Vector256.Load(x), Vector256.Create(weight[p]), a));
-                }
-
-                a.Store(y + i);
-            }
-        }
-        else if (Vector128.IsHardwareAccelerated)
-        {
-            // NEON (and x86 without AVX2): the same, four lanes per vector, eight vectors in flight.
-            for (; i + 32 <= n; i += 32)
-            {
-                var a0 = Vector128.Load(y + i);
-                var a1 = Vector128.Load(y + i + 4);
-                var a2 = Vector128.Load(y + i + 8);
-                var a3 = Vector128.Load(y + i + 12);
-                var a4 = Vector128.Load(y + i + 16);
-                var a5 = Vector128.Load(y + i + 20);
-                var a6 = Vector128.Load(y + i + 24);
-                var a7 = Vector128.Load(y + i + 28);
-                var x = rows + i;
-                for (var p = 0; p < positions; p++, x += n)
-                {
-                    if (rescale[p] != 1)
-                    {
-                        var r = Vector128.Create(rescale[p]);
-                        a0 = Round(a0 * r);
-                        a1 = Round(a1 * r);
-                        a2 = Round(a2 * r);
-                        a3 = Round(a3 * r);
-                        a4 = Round(a4 * r);
-                        a5 = Round(a5 * r);
-                        a6 = Round(a6 * r);
-                        a7 = Round(a7 * r);
-                    }
-
-                    var w = Vector128.Create(weight[p]);
-                    a0 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x), w, a0));
-                    a1 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 4), w, a1));
-                    a2 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 8), w, a2));
-                    a3 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 12), w, a3));
-                    a4 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 16), w, a4));
-                    a5 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 20), w, a5));
-                    a6 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 24), w, a6));
-                    a7 = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x + 28), w, a7));
-                }
-
-                a0.Store(y + i);
-                a1.Store(y + i + 4);
-                a2.Store(y + i + 8);
-                a3.Store(y + i + 12);
-                a4.Store(y + i + 16);
-                a5.Store(y + i + 20);
-                a6.Store(y + i + 24);
-                a7.Store(y + i + 28);
-            }
-
-            for (; i + 4 <= n; i += 4)
-            {
-                var a = Vector128.Load(y + i);
-                var x = rows + i;
-                for (var p = 0; p < positions; p++, x += n)
-                {
-                    if (rescale[p] != 1)
-                    {
-                        a = Round(a * Vector128.Create(rescale[p]));
-                    }
-
-                    a = Round(Vector128.FusedMultiplyAdd(Vector128.Load(x), Vector128.Create(weight[p]), a));
+                    a = Round(Vector.FusedMultiplyAdd(Vector.Load(x), new Vector<float>(weight[p]), a));
                 }
 
                 a.Store(y + i);
@@ -248,18 +184,11 @@ internal static class HalfAccumulator
     public static unsafe void RoundAll(float* x, float* y, int n)
     {
         var i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated)
         {
-            for (; i + 8 <= n; i += 8)
+            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
             {
-                Round(Vector256.Load(x + i)).Store(y + i);
-            }
-        }
-        else if (Vector128.IsHardwareAccelerated)
-        {
-            for (; i + 4 <= n; i += 4)
-            {
-                Round(Vector128.Load(x + i)).Store(y + i);
+                Round(Vector.Load(x + i)).Store(y + i);
             }
         }
 
@@ -274,35 +203,22 @@ internal static class HalfAccumulator
 
     /// <summary>Each lane to the nearest half (ties to even), as floats; the same as a conversion through <see cref="Half"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> Round(Vector256<float> x)
+    internal static Vector<float> Round(Vector<float> x)
     {
         // A half keeps 10 fraction bits: its ulp at a float of exponent e is 2^(e − 10), and 2^-24 below 2^-14
         // (subnormal halves). Adding and taking back c = ±2^(max(e, −14) + 13), whose float ulp is that, lets the
         // float adder round to it, ties to even. From 65520 on the nearest half is infinity; NaN stays NaN
         // (x + c is NaN, and the comparison is false); the sign is put back for zeros.
-        var bits = x.AsUInt32();
-        var sign = bits & Vector256.Create(0x8000_0000u);
-        var exponent = Vector256.Max((bits & Vector256.Create(0x7F80_0000u)).AsInt32(), Vector256.Create(0x3880_0000)).AsUInt32();
-        var c = ((exponent + Vector256.Create(13u << 23)) | sign).AsSingle();
-        var rounded = ((x + c) - c).AsUInt32() | sign;
-        var overflow = Vector256.GreaterThanOrEqual(Vector256.Abs(x), Vector256.Create(65520f)).AsUInt32();
-        return Vector256.ConditionalSelect(overflow, sign | Vector256.Create(0x7F80_0000u), rounded).AsSingle();
+        var bits = Vector.AsVectorUInt32(x);
+        var sign = bits & new Vector<uint>(0x8000_0000u);
+        var exponent = Vector.AsVectorUInt32(Vector.Max(Vector.AsVectorInt32(bits & new Vector<uint>(0x7F80_0000u)), new Vector<int>(0x3880_0000)));
+        var c = Vector.AsVectorSingle((exponent + new Vector<uint>(13u << 23)) | sign);
+        var rounded = Vector.AsVectorUInt32((x + c) - c) | sign;
+        var overflow = Vector.AsVectorUInt32(Vector.GreaterThanOrEqual(Vector.Abs(x), new Vector<float>(65520f)));
+        return Vector.AsVectorSingle(Vector.ConditionalSelect(overflow, sign | new Vector<uint>(0x7F80_0000u), rounded));
     }
 
-    /// <summary><see cref="Round(Vector256{float})"/> on four lanes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<float> Round(Vector128<float> x)
-    {
-        var bits = x.AsUInt32();
-        var sign = bits & Vector128.Create(0x8000_0000u);
-        var exponent = Vector128.Max((bits & Vector128.Create(0x7F80_0000u)).AsInt32(), Vector128.Create(0x3880_0000)).AsUInt32();
-        var c = ((exponent + Vector128.Create(13u << 23)) | sign).AsSingle();
-        var rounded = ((x + c) - c).AsUInt32() | sign;
-        var overflow = Vector128.GreaterThanOrEqual(Vector128.Abs(x), Vector128.Create(65520f)).AsUInt32();
-        return Vector128.ConditionalSelect(overflow, sign | Vector128.Create(0x7F80_0000u), rounded).AsSingle();
-    }
-
-    /// <summary><see cref="Round(Vector256{float})"/> on sixteen lanes.</summary>
+    /// <summary><see cref="Round(Vector{float})"/> on sixteen lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Round(Vector512<float> x)
     {
