@@ -298,7 +298,7 @@ public static unsafe partial class Interleaved8
                 }
             }
 
-            var negatedDmin = -Avx512F.InsertVector256(Scales(group + 16).ToVector512Unsafe(), Scales(other + 16), 1);
+            var negatedDmin = -PairScales(group + 16, other + 16);
             AddScaledEight(y, yStride, activations, stride, negatedDmin, m0, m1, m2, m3, m4, m5, m6, m7);
 
             // The quants: per 32-value group, Σ nibble · a in 16 bits, times the group's scale by vpmaddwd.
@@ -306,8 +306,7 @@ public static unsafe partial class Interleaved8
             var x = activations + 4; // BlockQ8_K.Qs
             for (var hp = 0; hp < 2; hp++)
             {
-                var scales = Avx512F.InsertVector256(Avx.LoadVector256(group + Q4_KScales + (32 * hp)).ToVector512Unsafe(),
-                    Avx.LoadVector256(other + Q4_KScales + (32 * hp)), 1) & Vector512.Create((byte)0x3F);
+                var scales = Both512(group + Q4_KScales + (32 * hp), other + Q4_KScales + (32 * hp)) & Vector512.Create((byte)0x3F);
                 for (var hh = 0; hh < 2; hh++)
                 {
                     var h = (2 * hp) + hh;
@@ -340,7 +339,7 @@ public static unsafe partial class Interleaved8
                 }
             }
 
-            var d = Avx512F.InsertVector256(Scales(group).ToVector512Unsafe(), Scales(other), 1);
+            var d = PairScales(group, other);
             AddScaledEight(y, yStride, activations, stride, d, s0, s1, s2, s3, s4, s5, s6, s7);
         }
     }
@@ -369,6 +368,11 @@ public static unsafe partial class Interleaved8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<byte> Both512(byte* first, byte* second) =>
         Avx512F.InsertVector256(Avx.LoadVector256(first).ToVector512Unsafe(), Avx.LoadVector256(second), 1);
+
+    /// <summary>The eight half scales at <paramref name="first"/>, then the eight at <paramref name="second"/>, as floats (<see cref="Scales"/> of each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PairScales(byte* first, byte* second) =>
+        Avx512F.InsertVector256(Scales(first).ToVector512Unsafe(), Scales(second), 1);
 
     /// <summary>
     /// One token's 32-value group for sixteen rows: Σ level · a per row in 16 bits, times the rows' scales (int16 pairs).

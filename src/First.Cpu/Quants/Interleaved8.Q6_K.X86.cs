@@ -173,7 +173,7 @@ public static unsafe partial class Interleaved8
                 }
             }
 
-            AddScaledEight(y, yStride, activations, stride, Avx512F.InsertVector256(Scales(group).ToVector512Unsafe(), Scales(other), 1),
+            AddScaledEight(y, yStride, activations, stride, PairScales(group, other),
                 s0, s1, s2, s3, s4, s5, s6, s7);
         }
     }
@@ -188,8 +188,8 @@ public static unsafe partial class Interleaved8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<byte> Q6_KLevels16(byte* first, byte* second, int i)
     {
-        var ql = Avx512F.InsertVector256(Avx.LoadVector256(first + (32 * (i & 1))).ToVector512Unsafe(), Avx.LoadVector256(second + (32 * (i & 1))), 1);
-        var qh = Avx512F.InsertVector256(Avx.LoadVector256(first + 64).ToVector512Unsafe(), Avx.LoadVector256(second + 64), 1).AsUInt16();
+        var ql = Both512(first + (32 * (i & 1)), second + (32 * (i & 1)));
+        var qh = Both512(first + 64, second + 64).AsUInt16();
         var low4 = Vector512.Create((byte)0x0F);
         var nibbles = i < 2 ? ql & low4 : Avx512BW.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & low4;
         var bits = i switch

@@ -373,7 +373,7 @@ public static unsafe partial class Interleaved8
             var w5 = Avx512BW.ShiftRightLogical(c1.AsUInt16(), 4).AsByte() & low;
             var w6 = Avx512BW.ShiftRightLogical(c2.AsUInt16(), 4).AsByte() & low;
             var w7 = Avx512BW.ShiftRightLogical(c3.AsUInt16(), 4).AsByte() & low;
-            var scales = Avx512F.InsertVector256(Scales(group).ToVector512Unsafe(), Scales(other), 1);
+            var scales = PairScales(group, other);
             var x = activations + (b * Q8Activations.BlockSize);
             a0 = StepQ4_0(a0, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)x, *(int*)m, *(float*)d);
             a1 = StepQ4_0(a1, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + stride), *(int*)(m + stride), *(float*)(d + stride));
