@@ -16,4 +16,12 @@ public static unsafe partial class Q5_0
     /// <summary>NEON with sdot, one row against four tokens.</summary>
     public static void Dot4AdvSimdDp(void* weights, void* activations, int stride, int n, float* output) =>
         Q8DotArm.Dot4<Q5_0Arm, SdotDot>((byte*)weights, (byte*)activations, stride, n, output);
+
+    /// <summary>NEON with sdot, eight interleaved rows (<see cref="Interleaved8"/>'s Q5_0 layout) against one token.</summary>
+    public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotArm<Q5_0x8Arm>(group, activations, n, y);
+
+    /// <summary>NEON with sdot, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Arm<Q5_0x8Arm>(group, activations, stride, n, y, yStride);
 }

@@ -16,4 +16,28 @@ public static unsafe partial class Q5_0
     /// <summary>AVX-VNNI, one row against four tokens.</summary>
     public static void Dot4AvxVnni(void* weights, void* activations, int stride, int n, float* output) =>
         Q8DotX86.LaneDot4<Q5_0Unsigned, VnniDot>((byte*)weights, (byte*)activations, stride, n, output);
+
+    /// <summary>AVX-VNNI, eight interleaved rows (<see cref="Interleaved8"/>'s Q5_0 layout) against one token.</summary>
+    public static void DotInterleavedAvxVnni(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.Dot<Q5_0x8, VnniAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX-VNNI, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4<Q5_0x8, VnniAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX-VNNI, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against four tokens.</summary>
+    public static void Dot4PairInterleavedAvxVnni(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Pair<Q5_0x8, VnniAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against one token.</summary>
+    public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.Dot<Q5_0x8, MaddAccumulate>(group, activations, n, y);
+
+    /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4<Q5_0x8, MaddAccumulate>(group, activations, stride, n, y, yStride);
+
+    /// <summary>AVX2 + FMA, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against four tokens.</summary>
+    public static void Dot4PairInterleavedAvx2(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Pair<Q5_0x8, MaddAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
 }
