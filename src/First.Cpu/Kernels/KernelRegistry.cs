@@ -245,6 +245,8 @@ public static unsafe class KernelRegistry
     [
         new(GgmlType.Q4_0, KernelPath.Avx512, "Q4_0.DotInterleavedAvx512", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni,
             &Q4_0.Dot4PairInterleavedAvxVnni, &Q4_0.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
+        new(GgmlType.Q5_0, KernelPath.Avx512, "Q5_0.DotInterleavedAvx512", &Q5_0.DotInterleavedAvxVnni, &Q5_0.Dot4InterleavedAvxVnni,
+            &Q5_0.Dot4PairInterleavedAvxVnni, &Q5_0.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q4_K, KernelPath.Avx512, "Q4_K.DotInterleavedAvx512", &Q4_K.DotInterleavedAvxVnni, &Q4_K.Dot4InterleavedAvxVnni,
             null, &Q4_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q5_K, KernelPath.Avx512, "Q5_K.DotInterleavedAvx512", &Q5_K.DotInterleavedAvxVnni, &Q5_K.Dot4InterleavedAvxVnni,
