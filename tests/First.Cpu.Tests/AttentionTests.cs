@@ -69,6 +69,8 @@ public sealed unsafe class AttentionTests
         {
             var expected = (float)BitConverter.UInt16BitsToHalf((ushort)h);
             Assert.True(expected.Equals(y[h]), $"half {h:X4}: {y[h]:R}, expected {expected:R}");
+            var one = Fp16.ToFloat((ushort)h); // the scalar conversion the kernels inline, NaNs and infinities too
+            Assert.True(expected.Equals(one) && float.IsNegative(expected) == float.IsNegative(one), $"half {h:X4}: ToFloat gives {one:R}, expected {expected:R}");
             if (!float.IsNaN(expected))
             {
                 Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(y[h]));

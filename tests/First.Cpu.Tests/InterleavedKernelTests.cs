@@ -118,6 +118,8 @@ public sealed unsafe class InterleavedKernelTests
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_1)]
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K)]
@@ -273,8 +275,9 @@ public sealed unsafe class InterleavedKernelTests
                 }
                 else
                 {
-                    Assert.Equal(ActivationFormat.Q8_K, format.Activation); // self-contained blocks
-                    activations.AsSpan(from * BlockQ8_K.Size, BlockQ8_K.Size).CopyTo(row[(b * BlockQ8_K.Size)..]);
+                    Assert.True(format.Activation == ActivationFormat.Q8_K || format.Activation == ActivationFormat.Q8_1); // self-contained blocks
+                    var size = format.Activation == ActivationFormat.Q8_K ? BlockQ8_K.Size : BlockQ8_1.Size;
+                    activations.AsSpan(from * size, size).CopyTo(row[(b * size)..]);
                 }
             }
         }
@@ -339,7 +342,7 @@ public sealed unsafe class InterleavedKernelTests
         Assert.Equal("Q4_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, KernelPath.AvxVnni, pays: true));
         Assert.Equal("Q4_0.DotInterleavedAvx2", Chosen(GgmlType.Q4_0, KernelPath.Avx2, null, pays: true));
         Assert.Equal("Q8_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q8_0, KernelPath.AvxVnni, null, pays: true));
-        Assert.Null(Chosen(GgmlType.Q4_1, KernelPath.AvxVnni, null, pays: true));
+        Assert.Null(Chosen(GgmlType.F16, KernelPath.AvxVnni, null, pays: true));
         Assert.Equal(2, asked); // only where an AVX-512 kernel exists and nothing forces the answer
 
         // The measurement behind the unforced answer: a time ratio, taken once.

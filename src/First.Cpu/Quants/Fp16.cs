@@ -16,19 +16,18 @@ public static class Fp16
     /// <summary>
     /// The float value of half bits <paramref name="h"/>. The magnitude bits shifted into a float and
     /// multiplied by 2^112 give the exact value of every finite half, subnormals included (the product
-    /// of a float by a power of two is exact); infinities and NaNs take the rare slow path.
+    /// of a float by a power of two is exact); infinities and NaNs take the float's all-ones exponent
+    /// with the half's mantissa (NaNs quieted), by a select rather than a branch: a call on a rare path (the conversion
+    /// through Half) made the JIT save every vector register around it in the kernels that inline this.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToFloat(ushort h)
     {
         var magnitude = (uint)(h & 0x7FFF);
-        if (magnitude >= 0x7C00)
-        {
-            return (float)BitConverter.UInt16BitsToHalf(h);
-        }
-
-        var f = BitConverter.UInt32BitsToSingle(magnitude << 13) * BitConverter.UInt32BitsToSingle(Pow2To112Bits);
-        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((uint)(h & 0x8000) << 16));
+        var finite = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(magnitude << 13) * BitConverter.UInt32BitsToSingle(Pow2To112Bits));
+        var special = 0x7F800000 | (magnitude << 13) | (magnitude > 0x7C00 ? 0x00400000u : 0); // NaNs quieted, as vcvtph2ps and Half do
+        var bits = magnitude >= 0x7C00 ? special : finite;
+        return BitConverter.UInt32BitsToSingle(bits | ((uint)(h & 0x8000) << 16));
     }
     /// <summary>
     /// Every half's float value, indexed by its bits (256 KiB, built on first use): one load per scale where

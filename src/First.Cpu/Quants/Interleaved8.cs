@@ -15,8 +15,8 @@ namespace First.Cpu.Quants;
 /// (vpdpbusd on x86, sdot by element on ARM) then leaves each row's partial sum in its own lane, and the
 /// eight rows' results come out as one vector, converted and scaled once per block rather than once
 /// per row. llama.cpp repacks Q4_0 for its CPU backend the same way (ggml-cpu/repack.cpp,
-/// block_q4_0x8); the layout here is ours. Q5_0, Q4_K, Q5_K and Q6_K have layouts of their own on the same
-/// principle (Interleaved8.Q5_0.cs, .Q4_K.cs, .Q5_K.cs, .Q6_K.cs); <see cref="Pack"/> chooses by format.
+/// block_q4_0x8); the layout here is ours. Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K have layouts of their own on the
+/// same principle (Interleaved8.Nibbles.cs, .Q4_K.cs, .Q5_K.cs, .Q6_K.cs); <see cref="Pack"/> chooses by format.
 /// </summary>
 public static unsafe partial class Interleaved8
 {
@@ -56,7 +56,13 @@ public static unsafe partial class Interleaved8
                 PackHalfScaled(matrix, rowBytes, blockBytes, rowBytes / blockBytes, row, group);
                 break;
             case GgmlType.Q5_0:
-                PackQ5_0(matrix, rowBytes, rowBytes / BlockQ5_0.Size, row, group);
+                PackNibbles(matrix, rowBytes, rowBytes / BlockQ5_0.Size, 1, true, row, group);
+                break;
+            case GgmlType.Q4_1:
+                PackNibbles(matrix, rowBytes, rowBytes / BlockQ4_1.Size, 2, false, row, group);
+                break;
+            case GgmlType.Q5_1:
+                PackNibbles(matrix, rowBytes, rowBytes / BlockQ5_1.Size, 2, true, row, group);
                 break;
             case GgmlType.Q4_K:
                 PackQ4_K(matrix, rowBytes, rowBytes / BlockQ4_K.Size, row, group);
@@ -82,7 +88,13 @@ public static unsafe partial class Interleaved8
                 UnpackHalfScaled(group, GgmlTypes.Get(type).BytesPerBlock, b, r, block);
                 break;
             case GgmlType.Q5_0:
-                UnpackQ5_0(group, b, r, block);
+                UnpackNibbles(group, 1, true, b, r, block);
+                break;
+            case GgmlType.Q4_1:
+                UnpackNibbles(group, 2, false, b, r, block);
+                break;
+            case GgmlType.Q5_1:
+                UnpackNibbles(group, 2, true, b, r, block);
                 break;
             case GgmlType.Q4_K:
                 UnpackQ4_K(group, b, r, block);

@@ -16,4 +16,12 @@ public static unsafe partial class Q5_1
     /// <summary>NEON with sdot, one row against four tokens.</summary>
     public static void Dot4AdvSimdDp(void* weights, void* activations, int stride, int n, float* output) =>
         LegacyQuantsArm.DotMin4<SdotDot>((byte*)weights, BlockQ5_1.Size, true, (byte*)activations, stride, n, output);
+
+    /// <summary>NEON with sdot, eight interleaved rows (<see cref="Interleaved8"/>'s nibble layout) against one Q8_1 token.</summary>
+    public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotMinArm<Q5_1x8Arm>(group, activations, n, y);
+
+    /// <summary>NEON with sdot, eight interleaved rows against four Q8_1 tokens.</summary>
+    public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4MinArm<Q5_1x8Arm>(group, activations, stride, n, y, yStride);
 }
