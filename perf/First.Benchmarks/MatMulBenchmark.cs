@@ -40,7 +40,7 @@ public unsafe class MatMulBenchmark : IThroughput
 
     /// <summary>Every runnable accelerated kernel of the formats measured: row-by-row paths, then interleaved ones.</summary>
     public static IEnumerable<string> Kernels() =>
-        new[] { GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K }.SelectMany(type =>
+        new[] { GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q6_K }.SelectMany(type =>
             KernelRegistry.AllDots.Where(k => k.Type == type && k.IsSupported && k.Path != KernelPath.Scalar).Select(k => $"{type} {k.Path}")
                 .Concat(KernelRegistry.AllInterleaved.Where(k => k.Type == type && k.IsSupported).Select(k => $"{type} {k.Path} 8-row")));
 
