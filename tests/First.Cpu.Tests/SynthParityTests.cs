@@ -87,42 +87,37 @@ public sealed class SynthParityTests(ITestOutputHelper output)
 
         if (type.Any(char.IsUpper))
         {
-            Quantize(Synth(preset, "f16", layers), path, type);
-            return path;
+            var quantize = Path.Combine(TestPaths.ReferenceDir, "bin", "llama-quantize");
+            TestPaths.SkipOrFailWithoutReference(File.Exists(quantize), "llama.cpp's llama-quantize");
+            Write(path, quantize, [Synth(preset, "f16", layers), path + ".tmp", type, "2"], libraryDir: Path.GetDirectoryName(quantize));
         }
-
-        var psi = new ProcessStartInfo("python3") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { Path.Combine(TestPaths.Shared, "tools", "synth-gguf.py"), "--preset", preset, "--type", type, "--layers", $"{layers}", "-o", path + ".tmp" })
+        else
         {
-            psi.ArgumentList.Add(a);
+            Write(path, "python3", [Path.Combine(TestPaths.Shared, "tools", "synth-gguf.py"), "--preset", preset, "--type", type, "--layers", $"{layers}", "-o", path + ".tmp"]);
         }
 
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"synth-gguf.py failed: {err.Result}");
-        File.Move(path + ".tmp", path, overwrite: true);
         return path;
     }
 
-    /// <summary>Runs llama.cpp's llama-quantize (from the reference tools) on <paramref name="from"/>.</summary>
-    private static void Quantize(string from, string path, string fileType)
+    /// <summary>Runs a tool that writes <paramref name="path"/> + ".tmp", and moves that to <paramref name="path"/> once the tool has succeeded.</summary>
+    private static void Write(string path, string exe, string[] arguments, string? libraryDir = null)
     {
-        var exe = Path.Combine(TestPaths.ReferenceDir, "bin", "llama-quantize");
-        TestPaths.SkipOrFailWithoutReference(File.Exists(exe), "llama.cpp's llama-quantize");
         var psi = new ProcessStartInfo(exe) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { from, path + ".tmp", fileType, "2" })
+        foreach (var a in arguments)
         {
             psi.ArgumentList.Add(a);
         }
 
-        psi.Environment["LD_LIBRARY_PATH"] = Path.GetDirectoryName(exe)!;
+        if (libraryDir is not null)
+        {
+            psi.Environment["LD_LIBRARY_PATH"] = libraryDir;
+        }
+
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"llama-quantize failed: {err.Result}");
+        Assert.True(p.ExitCode == 0, $"{Path.GetFileName(exe)} {string.Join(' ', arguments)} failed: {err.Result}");
         File.Move(path + ".tmp", path, overwrite: true);
     }
 }

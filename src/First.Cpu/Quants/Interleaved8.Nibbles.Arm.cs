@@ -96,11 +96,7 @@ public static unsafe partial class Interleaved8
     internal static void Dot4MinArm<TBlock>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
         where TBlock : IInterleavedBlockArm
     {
-        for (var t = 0; t < 4; t++)
-        {
-            new Span<float>(y + (t * yStride), Rows).Clear();
-        }
-
+        ClearOutputs(y, yStride);
         for (var b = 0; b < n / BlockQ8_1.Elements; b++, group += TBlock.Bytes, activations += BlockQ8_1.Size)
         {
             var w0 = TBlock.Operand(group, 0, 0);

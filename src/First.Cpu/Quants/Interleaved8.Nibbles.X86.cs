@@ -5,20 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace First.Cpu.Quants;
 
 /// <summary>
-/// Q5_0 interleaved (<see cref="Interleaved8"/>'s nibble layout, one half per row) for the generic x86 kernels.
-/// Levels 0..31; vpmaddubsw stays exact (2 · 31 · 128 &lt; 32767).
+/// Where a nibble layout (Q4_0's in Interleaved8.cs; Q5_0's, Q4_1's and Q5_1's in Interleaved8.Nibbles.cs) keeps its
+/// parts, for the kernels generic over them; constants where inlined.
 /// </summary>
-internal readonly unsafe struct Q5_0x8 : IInterleavedBlock
-{
-    public static int Bytes => Interleaved8.Rows * BlockQ5_0.Size;
-
-    public static int OffsetShift => 4;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<byte> Operand(byte* block, int k) => Interleaved8.NibbleOperand(block, Interleaved8.Q5_0Quants, Interleaved8.Q5_0High, k);
-}
-
-/// <summary>Where a nibble layout (<see cref="Interleaved8"/>'s, Interleaved8.Nibbles.cs) keeps its parts; constants where inlined.</summary>
 internal interface INibbleLayout
 {
     /// <summary>Bytes of the eight rows' block.</summary>
@@ -27,15 +16,22 @@ internal interface INibbleLayout
     /// <summary>Offset of the nibble chunks.</summary>
     static abstract int Quants { get; }
 
-    /// <summary>Offset of the fifth-bit bytes, or −1 (Q4_1: levels 0..15).</summary>
+    /// <summary>Offset of the fifth-bit bytes, or −1 (four-bit levels 0..15).</summary>
     static abstract int High { get; }
 
-    /// <summary>Whether the rows have minimums (Q4_1, Q5_1: Q8_1 activations) rather than an offset of 16 (Q5_0: <see cref="Q8Activations"/>).</summary>
-    static abstract bool Min { get; }
+    /// <summary>
+    /// As <see cref="IInterleavedBlock.OffsetShift"/>: the levels are the weights plus 2^OffsetShift (Q4_0: 3, Q5_0: 4), and
+    /// the sums start from −Σa · 2^OffsetShift against <see cref="Q8Activations"/>; −1 where the rows have minimums instead
+    /// (Q4_1, Q5_1: d[8], then m[8], against Q8_1 activations).
+    /// </summary>
+    static abstract int OffsetShift { get; }
 }
 
-/// <summary>Q5_0's layout: d[8], the nibble chunks, the fifth-bit bytes.</summary>
-internal readonly struct Q5_0Layout : INibbleLayout
+/// <summary>
+/// Q5_0 interleaved (<see cref="Interleaved8"/>'s nibble layout: d[8], the nibble chunks, the fifth-bit bytes), for the
+/// generic x86 kernels too. Levels 0..31; vpmaddubsw stays exact (2 · 31 · 128 &lt; 32767).
+/// </summary>
+internal readonly unsafe struct Q5_0x8 : IInterleavedBlock, INibbleLayout
 {
     public static int Bytes => Interleaved8.Rows * BlockQ5_0.Size;
 
@@ -43,11 +39,14 @@ internal readonly struct Q5_0Layout : INibbleLayout
 
     public static int High => Interleaved8.Q5_0High;
 
-    public static bool Min => false;
+    public static int OffsetShift => 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Operand(byte* block, int k) => Interleaved8.NibbleOperand(block, Quants, High, k);
 }
 
-/// <summary>Q4_1's layout: d[8], m[8], the nibble chunks.</summary>
-internal readonly struct Q4_1Layout : INibbleLayout
+/// <summary>Q4_1 interleaved: d[8], m[8], the nibble chunks.</summary>
+internal readonly struct Q4_1x8 : INibbleLayout
 {
     public static int Bytes => Interleaved8.Rows * BlockQ4_1.Size;
 
@@ -55,11 +54,11 @@ internal readonly struct Q4_1Layout : INibbleLayout
 
     public static int High => -1;
 
-    public static bool Min => true;
+    public static int OffsetShift => -1;
 }
 
-/// <summary>Q5_1's layout: d[8], m[8], the nibble chunks, the fifth-bit bytes.</summary>
-internal readonly struct Q5_1Layout : INibbleLayout
+/// <summary>Q5_1 interleaved: d[8], m[8], the nibble chunks, the fifth-bit bytes.</summary>
+internal readonly struct Q5_1x8 : INibbleLayout
 {
     public static int Bytes => Interleaved8.Rows * BlockQ5_1.Size;
 
@@ -67,32 +66,17 @@ internal readonly struct Q5_1Layout : INibbleLayout
 
     public static int High => Interleaved8.MinHigh;
 
-    public static bool Min => true;
+    public static int OffsetShift => -1;
 }
 
 /// <summary>
-/// The x86 kernels over the nibble layouts: operand extraction for all three, Q5_0's 512-bit prefill kernel, and the
+/// The x86 kernels over the nibble layouts: operand extraction, their 512-bit prefill kernel (Q4_0's too), and the
 /// kernels of Q4_1 and Q5_1 against Q8_1 activations (ggml's partner format for them: a half scale d_a and a half
 /// s_a = d_a · Σa per block, then the 32 quants). Per block and token the eight rows' integer sums Σ level · a are exact;
 /// acc += sum · d · d_a, then acc += m · s_a, as the row kernels add d·d_a·Σ q·a + m·s_a (ggml_vec_dot_q4_1_q8_1).
 /// </summary>
 public static unsafe partial class Interleaved8
 {
-    /// <summary>Offset of Q5_0's nibble chunks in a group block (after d[8]).</summary>
-    internal const int Q5_0Quants = 2 * Rows;
-
-    /// <summary>Offset of Q5_0's fifth-bit bytes.</summary>
-    internal const int Q5_0High = Q5_0Quants + (4 * Rows * ChunkBytes);
-
-    /// <summary>Offset of Q4_1's and Q5_1's minimums (after d[8]).</summary>
-    internal const int MinOffset = 2 * Rows;
-
-    /// <summary>Offset of Q4_1's and Q5_1's nibble chunks (after d[8] and m[8]).</summary>
-    internal const int MinQuants = 4 * Rows;
-
-    /// <summary>Offset of Q5_1's fifth-bit bytes.</summary>
-    internal const int MinHigh = MinQuants + (4 * Rows * ChunkBytes);
-
     /// <summary>
     /// Operand <paramref name="k"/> of a nibble-layout block: chunk k's low nibbles (k &lt; 4) or chunk k − 4's high ones,
     /// with, where <paramref name="high"/> is not negative, bit k of the fifth-bit bytes as bit 4 (a 16-bit shift: the
@@ -185,16 +169,19 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>
-    /// Q5_0, Q4_1 or Q5_1, two groups (<paramref name="groupBytes"/> apart) and eight tokens (<paramref name="stride"/>
-    /// bytes apart) on 512-bit vectors, as <see cref="Dot8PairQ4_0Avx512"/>: each operand holds one chunk of both groups,
-    /// the levels meet a broadcast group of four activation bytes through vpmaddubsw, and the 16-bit products add up
-    /// while they cannot overflow: all eight for four-bit levels (8 · 2 · 15 · 128 = 30720), four at a time for five-bit
-    /// ones (4 · 2 · 31 · 128 = 31744 &lt; 32767), so one or two vpmaddwd widen a block. Nine or ten multiplying
-    /// instructions per token and block for sixteen rows, where AVX-VNNI takes sixteen vpdpbusd. The integer sums are
-    /// exact and the float steps are the four-token kernels' (<see cref="Dot4Pair{TBlock, TDot}"/> for Q5_0 against
-    /// <see cref="Q8Activations"/>, <see cref="Dot4Min{TBlock, TDot}"/> for the others against Q8_1), so the results
-    /// are theirs bit for bit. The operands are computed here, not in a helper returning them: as a tuple they went
-    /// through the stack on every block.
+    /// Q4_0, Q5_0, Q4_1 or Q5_1, two groups (<paramref name="groupBytes"/> apart) and eight tokens (<paramref name="stride"/>
+    /// bytes apart) on 512-bit vectors. Each operand holds one chunk of both groups (sixteen rows × four values), so a
+    /// broadcast group of four activation bytes meets sixteen rows per instruction. The levels meet the activations
+    /// through vpmaddubsw, and the 16-bit products add up while they cannot overflow: all eight for four-bit levels
+    /// (8 · 2 · 15 · 128 = 30720), four at a time for five-bit ones (4 · 2 · 31 · 128 = 31744 &lt; 32767), so one or two
+    /// vpmaddwd widen a block: nine or ten multiplying instructions per token and block for sixteen rows, where AVX-VNNI's
+    /// 256-bit vpdpbusd takes sixteen (.NET 10 has no 512-bit vpdpbusd). The integer sums are exact and the float steps
+    /// are the four-token kernels' (<see cref="Dot4Pair{TBlock, TDot}"/> against <see cref="Q8Activations"/>,
+    /// <see cref="Dot4Min{TBlock, TDot}"/> against Q8_1), so the results are theirs bit for bit. Where 512-bit operations
+    /// run at full width (Zen 5 server) a 5632 × 2048 Q4_0 product with 128 tokens ran at 294 GMAC/s on one core against
+    /// AVX-VNNI's 190; where they run as two 256-bit halves (Zen 4) they should lose, and
+    /// <see cref="Kernels.KernelRegistry.WideIntegerPays"/> decides by measuring. The operands are computed here, not in
+    /// a helper returning them: as a tuple they went through the stack on every block.
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
@@ -205,8 +192,9 @@ public static unsafe partial class Interleaved8
         var other = group + groupBytes;
         var quants = TLayout.Quants;
         var high = TLayout.High;
-        var d = TLayout.Min ? null : (byte*)Q8Activations.Scales(activations, n); // token t's are stride · t bytes on
-        var m = TLayout.Min ? null : (byte*)Q8Activations.NegatedSums(activations, n);
+        var minimums = TLayout.OffsetShift < 0;
+        var d = minimums ? null : (byte*)Q8Activations.Scales(activations, n); // token t's are stride · t bytes on
+        var m = minimums ? null : (byte*)Q8Activations.NegatedSums(activations, n);
         var low = Vector512.Create((byte)0x0F);
         var fifth = Vector512.Create((byte)0x10);
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
@@ -239,7 +227,7 @@ public static unsafe partial class Interleaved8
             }
 
             var dw = PairScales(group, other);
-            if (TLayout.Min)
+            if (minimums)
             {
                 var mw = PairScales(group + MinOffset, other + MinOffset);
                 var x = activations + (b * BlockQ8_1.Size);
@@ -257,14 +245,14 @@ public static unsafe partial class Interleaved8
                 var x = activations + (b * Q8Activations.BlockSize);
                 var db = d + (b * sizeof(float));
                 var mb = m + (b * sizeof(int));
-                a0 = StepQ5_0(a0, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)x, *(int*)mb, *(float*)db);
-                a1 = StepQ5_0(a1, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + stride), *(int*)(mb + stride), *(float*)(db + stride));
-                a2 = StepQ5_0(a2, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (2 * stride)), *(int*)(mb + (2 * stride)), *(float*)(db + (2 * stride)));
-                a3 = StepQ5_0(a3, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (3 * stride)), *(int*)(mb + (3 * stride)), *(float*)(db + (3 * stride)));
-                a4 = StepQ5_0(a4, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (4 * stride)), *(int*)(mb + (4 * stride)), *(float*)(db + (4 * stride)));
-                a5 = StepQ5_0(a5, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (5 * stride)), *(int*)(mb + (5 * stride)), *(float*)(db + (5 * stride)));
-                a6 = StepQ5_0(a6, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (6 * stride)), *(int*)(mb + (6 * stride)), *(float*)(db + (6 * stride)));
-                a7 = StepQ5_0(a7, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (7 * stride)), *(int*)(mb + (7 * stride)), *(float*)(db + (7 * stride)));
+                a0 = StepOffset<TLayout>(a0, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)x, *(int*)mb, *(float*)db);
+                a1 = StepOffset<TLayout>(a1, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + stride), *(int*)(mb + stride), *(float*)(db + stride));
+                a2 = StepOffset<TLayout>(a2, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (2 * stride)), *(int*)(mb + (2 * stride)), *(float*)(db + (2 * stride)));
+                a3 = StepOffset<TLayout>(a3, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (3 * stride)), *(int*)(mb + (3 * stride)), *(float*)(db + (3 * stride)));
+                a4 = StepOffset<TLayout>(a4, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (4 * stride)), *(int*)(mb + (4 * stride)), *(float*)(db + (4 * stride)));
+                a5 = StepOffset<TLayout>(a5, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (5 * stride)), *(int*)(mb + (5 * stride)), *(float*)(db + (5 * stride)));
+                a6 = StepOffset<TLayout>(a6, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (6 * stride)), *(int*)(mb + (6 * stride)), *(float*)(db + (6 * stride)));
+                a7 = StepOffset<TLayout>(a7, w0, w1, w2, w3, w4, w5, w6, w7, dw, (int*)(x + (7 * stride)), *(int*)(mb + (7 * stride)), *(float*)(db + (7 * stride)));
             }
         }
 
@@ -278,28 +266,27 @@ public static unsafe partial class Interleaved8
         a7.Store(y + (7 * yStride));
     }
 
-    /// <summary>acc + (Σ level · a − 16Σa) · (scales · d_a) for one token's Q5_0 block of sixteen rows (see <see cref="Dot8PairNibblesAvx512{TLayout}"/>).</summary>
+    /// <summary>
+    /// acc + (Σ level · a − 2^OffsetShift · Σa) · (scales · d_a) for one token's Q4_0 or Q5_0 block of sixteen rows: <paramref name="a"/>
+    /// its 32 quants, <paramref name="negatedSum"/> −Σa, <paramref name="da"/> its scale. (The operands are parameters, not a
+    /// struct's fields: the JIT kept such a struct on the stack and reloaded it on every call.)
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQ5_0(Vector512<float> acc, Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
+    private static Vector512<float> StepOffset<TLayout>(Vector512<float> acc, Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
         Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<float> scales, int* a, int negatedSum, float da)
+        where TLayout : INibbleLayout
     {
-        var ones = Vector512.Create((short)1);
-        var s = (Avx512BW.MultiplyAddAdjacent(PairSums4(w0, w1, w2, w3, a), ones) + Avx512BW.MultiplyAddAdjacent(PairSums4(w4, w5, w6, w7, a + 4), ones))
-            + Vector512.Create(negatedSum << 4);
+        var s = GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, Vector512.Create((short)1), a, TLayout.High >= 0) + Vector512.Create(negatedSum << TLayout.OffsetShift);
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scales * Vector512.Create(da), acc);
     }
 
     /// <summary>acc + Σ level · a · (d · d_a), then + m · s_a, for one Q8_1 token's Q4_1 or Q5_1 block of sixteen rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepMin<TBlock>(Vector512<float> acc, Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
+    private static Vector512<float> StepMin<TLayout>(Vector512<float> acc, Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
         Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<float> dw, Vector512<float> mw, BlockQ8_1* a)
-        where TBlock : INibbleLayout
+        where TLayout : INibbleLayout
     {
-        var ones = Vector512.Create((short)1);
-        var q = (int*)a->Qs;
-        var s = TBlock.High >= 0
-            ? Avx512BW.MultiplyAddAdjacent(PairSums4(w0, w1, w2, w3, q), ones) + Avx512BW.MultiplyAddAdjacent(PairSums4(w4, w5, w6, w7, q + 4), ones)
-            : Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, q), ones);
+        var s = GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, Vector512.Create((short)1), (int*)a->Qs, TLayout.High >= 0);
         acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), dw * Vector512.Create(Fp16.ToFloat(a->D)), acc);
         return Avx512F.FusedMultiplyAdd(mw, Vector512.Create(Fp16.ToFloat(a->S)), acc);
     }

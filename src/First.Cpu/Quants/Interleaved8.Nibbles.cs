@@ -20,21 +20,32 @@ namespace First.Cpu.Quants;
 /// </summary>
 public static unsafe partial class Interleaved8
 {
-    /// <summary>Offset of the nibble chunks in a group block whose rows have <paramref name="halves"/> half-precision fields (d, or d and m).</summary>
-    internal static int NibbleQuants(int halves) => halves * 2 * Rows;
+    /// <summary>Offset of Q5_0's nibble chunks in a group block (after d[8]).</summary>
+    internal const int Q5_0Quants = 2 * Rows;
 
-    /// <summary>Offset of the fifth-bit bytes (after the nibble chunks).</summary>
-    internal static int NibbleHigh(int halves) => NibbleQuants(halves) + (4 * Rows * ChunkBytes);
+    /// <summary>Offset of Q5_0's fifth-bit bytes.</summary>
+    internal const int Q5_0High = Q5_0Quants + (4 * Rows * ChunkBytes);
+
+    /// <summary>Offset of Q4_1's and Q5_1's minimums (after d[8]).</summary>
+    internal const int MinOffset = 2 * Rows;
+
+    /// <summary>Offset of Q4_1's and Q5_1's nibble chunks (after d[8] and m[8]).</summary>
+    internal const int MinQuants = 4 * Rows;
+
+    /// <summary>Offset of Q5_1's fifth-bit bytes.</summary>
+    internal const int MinHigh = MinQuants + (4 * Rows * ChunkBytes);
 
     /// <summary>
-    /// Interleaves rows <paramref name="row"/>..+7 of a matrix of <paramref name="blocks"/> blocks per row, each
-    /// <paramref name="halves"/> halves, then (<paramref name="fifth"/>) a 32-bit qh, then 16 nibble bytes, into <paramref name="group"/>.
+    /// Interleaves rows <paramref name="row"/>..+7 of a matrix of <paramref name="blocks"/> blocks per row into <paramref name="group"/>,
+    /// with its nibble chunks at <paramref name="quants"/> and its fifth-bit bytes at <paramref name="high"/> (−1: none). The
+    /// group's half-precision fields, one array of eight per field, fill the bytes before <paramref name="quants"/>; a row's
+    /// block holds the same fields, then the 32-bit qh where there are fifth bits, then 16 nibble bytes.
     /// </summary>
-    private static void PackNibbles(byte* matrix, int rowBytes, int blocks, int halves, bool fifth, int row, byte* group)
+    private static void PackNibbles(byte* matrix, int rowBytes, int blocks, int quants, int high, int row, byte* group)
     {
+        var halves = quants / (2 * Rows);
+        var fifth = high >= 0;
         var blockBytes = (2 * halves) + (fifth ? 4 : 0) + 16;
-        var quants = NibbleQuants(halves);
-        var high = NibbleHigh(halves);
         for (var b = 0; b < blocks; b++, group += Rows * blockBytes)
         {
             for (var r = 0; r < Rows; r++)
@@ -72,8 +83,10 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>The inverse of <see cref="PackNibbles"/> for row <paramref name="r"/>'s block <paramref name="b"/>.</summary>
-    private static void UnpackNibbles(byte* group, int halves, bool fifth, int b, int r, byte* to)
+    private static void UnpackNibbles(byte* group, int quants, int high, int b, int r, byte* to)
     {
+        var halves = quants / (2 * Rows);
+        var fifth = high >= 0;
         var blockBytes = (2 * halves) + (fifth ? 4 : 0) + 16;
         var g = group + ((long)b * Rows * blockBytes);
         for (var f = 0; f < halves; f++)
@@ -84,7 +97,7 @@ public static unsafe partial class Interleaved8
         var qs = to + (2 * halves) + (fifth ? 4 : 0);
         for (var c = 0; c < 4; c++)
         {
-            Unsafe.WriteUnaligned(qs + (c * ChunkBytes), Unsafe.ReadUnaligned<uint>(g + NibbleQuants(halves) + (c * Rows * ChunkBytes) + (r * ChunkBytes)));
+            Unsafe.WriteUnaligned(qs + (c * ChunkBytes), Unsafe.ReadUnaligned<uint>(g + quants + (c * Rows * ChunkBytes) + (r * ChunkBytes)));
         }
 
         if (!fifth)
@@ -95,7 +108,7 @@ public static unsafe partial class Interleaved8
         uint qh = 0;
         for (var i = 0; i < ChunkBytes; i++)
         {
-            uint h = g[NibbleHigh(halves) + (r * ChunkBytes) + i];
+            uint h = g[high + (r * ChunkBytes) + i];
             for (var k = 0; k < 8; k++)
             {
                 qh |= ((h >> k) & 1) << ((4 * k) + i);

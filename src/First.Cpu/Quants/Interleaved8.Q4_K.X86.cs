@@ -250,9 +250,9 @@ public static unsafe partial class Interleaved8
     /// <summary>
     /// y[t·yStride + 0..15] = two groups' Q4_K or Q5_K rows (<paramref name="groupBytes"/> apart: the first group's eight rows,
     /// then the second's) · token t, for eight Q8_K tokens <paramref name="stride"/> bytes apart, on 512-bit vectors.
-    /// As <see cref="Interleaved8.Dot8PairQ4_0Avx512"/>: each operand holds one chunk of both groups, the nibbles
+    /// As <see cref="Interleaved8.Dot8PairNibblesAvx512{TLayout}"/>: each operand holds one chunk of both groups, the nibbles
     /// (0..15) meet the activations through vpmaddubsw and a 32-value group's eight 16-bit partial sums add up
-    /// exactly (8 · 2 · 15 · 128 &lt; 32767; Q5_K's five-bit levels in two halves, see <see cref="ScaledGroup{TLayout}"/>);
+    /// exactly (8 · 2 · 15 · 128 &lt; 32767; Q5_K's five-bit levels in two halves, see <see cref="GroupSums"/>);
     /// here one vpmaddwd against the rows' six-bit scales, paired in 16-bit halves, widens the group and applies its
     /// scale at once, where AVX-VNNI needs eight vpdpbusd and a vpmulld per eight rows. The integer super-block sums are <see cref="Dot4ScaleMin{TLayout, TDot}"/>'s, and so are the
     /// float steps (mins, then quants, added into the outputs once per super-block), so the results are the same.
@@ -325,14 +325,14 @@ public static unsafe partial class Interleaved8
                         var w7 = Levels16<TLayout>(group, other, q, 7, g, nibble);
                         var scale = Avx512BW.Shuffle(scales, half == 0 ? even : odd).AsInt16();
                         var o = (64 * h) + (32 * half);
-                        s0 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + o));
-                        s1 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + stride + o));
-                        s2 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (2 * stride) + o));
-                        s3 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (3 * stride) + o));
-                        s4 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (4 * stride) + o));
-                        s5 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (5 * stride) + o));
-                        s6 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (6 * stride) + o));
-                        s7 += ScaledGroup<TLayout>(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (7 * stride) + o));
+                        s0 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + o), TLayout.FifthBits);
+                        s1 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + stride + o), TLayout.FifthBits);
+                        s2 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (2 * stride) + o), TLayout.FifthBits);
+                        s3 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (3 * stride) + o), TLayout.FifthBits);
+                        s4 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (4 * stride) + o), TLayout.FifthBits);
+                        s5 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (5 * stride) + o), TLayout.FifthBits);
+                        s6 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (6 * stride) + o), TLayout.FifthBits);
+                        s7 += GroupSums(w0, w1, w2, w3, w4, w5, w6, w7, scale, (int*)(x + (7 * stride) + o), TLayout.FifthBits);
                     }
 
                     scales = Avx512BW.ShiftRightLogical128BitLane(scales, 8);
@@ -373,24 +373,6 @@ public static unsafe partial class Interleaved8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> PairScales(byte* first, byte* second) =>
         Avx512F.InsertVector256(Scales(first).ToVector512Unsafe(), Scales(second), 1);
-
-    /// <summary>
-    /// One token's 32-value group for sixteen rows: Σ level · a per row in 16 bits, times the rows' scales (int16 pairs).
-    /// Four-bit levels sum all eight products in 16 bits (8 · 2 · 15 · 128 &lt; 32767); Q5_K's five-bit ones four
-    /// (4 · 2 · 31 · 128 = 31744), so two halves widen separately.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> ScaledGroup<TLayout>(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
-        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<short> scale, int* a)
-        where TLayout : IScaleMinLayout
-    {
-        if (!TLayout.FifthBits)
-        {
-            return Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), scale);
-        }
-
-        return Avx512BW.MultiplyAddAdjacent(PairSums4(w0, w1, w2, w3, a), scale) + Avx512BW.MultiplyAddAdjacent(PairSums4(w4, w5, w6, w7, a + 4), scale);
-    }
 
     /// <summary>y_t[0..15] += s_t · scale · d_a(t) for the eight tokens (outputs <paramref name="yStride"/> floats, Q8_K rows <paramref name="stride"/> bytes apart).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

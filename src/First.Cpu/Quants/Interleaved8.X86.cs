@@ -335,79 +335,17 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>
-    /// Q4_0, two groups (<paramref name="groupBytes"/> apart) and eight tokens (<paramref name="stride"/> bytes
-    /// apart) on 512-bit vectors. Each operand holds one chunk of both groups (sixteen rows × four values), so a
-    /// broadcast group of four activation bytes meets sixteen rows per instruction. The nibbles (0..15) meet the
-    /// activations through vpmaddubsw; a block's eight 16-bit partial sums add up without overflow
-    /// (8 · 2 · 15 · 128 = 30720 &lt; 32767) and widen once through vpmaddwd: nine multiplying instructions per
-    /// token for sixteen rows, where AVX-VNNI's 256-bit vpdpbusd takes sixteen (.NET 10 has no 512-bit vpdpbusd).
-    /// The integer sums are the other Q4_0 kernels', and so are the float steps per lane, so the results are
-    /// <see cref="Dot4Pair{TBlock, TDot}"/>'s bit for bit. Where 512-bit operations run at full width (Zen 5 server)
-    /// a 5632 × 2048 product with 128 tokens ran at 294 GMAC/s on one core against AVX-VNNI's 190. Where they run
-    /// as two 256-bit halves (Zen 4) the nine become eighteen and the seven 16-bit additions fourteen, against
-    /// sixteen vpdpbusd, so it should lose there; <see cref="Kernels.KernelRegistry.WideIntegerPays"/> decides by
-    /// measuring.
-    /// </summary>
-    [SkipLocalsInit]
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void Dot8PairQ4_0Avx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride)
-    {
-        var nb = n / Q8Activations.BlockSize;
-        var other = group + groupBytes;
-        var d = (byte*)Q8Activations.Scales(activations, n); // token t's are stride · t bytes on
-        var m = (byte*)Q8Activations.NegatedSums(activations, n);
-        var low = Vector512.Create((byte)0x0F);
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        for (var b = 0; b < nb; b++, group += BlockQ4_0.Size * Rows, other += BlockQ4_0.Size * Rows, d += sizeof(float), m += sizeof(int))
-        {
-            // Operand k: values 4k..4k+3 of the first group's eight rows, then the second's (Q4_0x8's operand k of each).
-            var c0 = Both512(group + 16, other + 16);
-            var c1 = Both512(group + 48, other + 48);
-            var c2 = Both512(group + 80, other + 80);
-            var c3 = Both512(group + 112, other + 112);
-            var w0 = c0 & low;
-            var w1 = c1 & low;
-            var w2 = c2 & low;
-            var w3 = c3 & low;
-            var w4 = Avx512BW.ShiftRightLogical(c0.AsUInt16(), 4).AsByte() & low;
-            var w5 = Avx512BW.ShiftRightLogical(c1.AsUInt16(), 4).AsByte() & low;
-            var w6 = Avx512BW.ShiftRightLogical(c2.AsUInt16(), 4).AsByte() & low;
-            var w7 = Avx512BW.ShiftRightLogical(c3.AsUInt16(), 4).AsByte() & low;
-            var scales = PairScales(group, other);
-            var x = activations + (b * Q8Activations.BlockSize);
-            a0 = StepQ4_0(a0, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)x, *(int*)m, *(float*)d);
-            a1 = StepQ4_0(a1, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + stride), *(int*)(m + stride), *(float*)(d + stride));
-            a2 = StepQ4_0(a2, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + (2 * stride)), *(int*)(m + (2 * stride)), *(float*)(d + (2 * stride)));
-            a3 = StepQ4_0(a3, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + (3 * stride)), *(int*)(m + (3 * stride)), *(float*)(d + (3 * stride)));
-            a4 = StepQ4_0(a4, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + (4 * stride)), *(int*)(m + (4 * stride)), *(float*)(d + (4 * stride)));
-            a5 = StepQ4_0(a5, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + (5 * stride)), *(int*)(m + (5 * stride)), *(float*)(d + (5 * stride)));
-            a6 = StepQ4_0(a6, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + (6 * stride)), *(int*)(m + (6 * stride)), *(float*)(d + (6 * stride)));
-            a7 = StepQ4_0(a7, w0, w1, w2, w3, w4, w5, w6, w7, scales, (int*)(x + (7 * stride)), *(int*)(m + (7 * stride)), *(float*)(d + (7 * stride)));
-        }
-
-        a0.Store(y);
-        a1.Store(y + yStride);
-        a2.Store(y + (2 * yStride));
-        a3.Store(y + (3 * yStride));
-        a4.Store(y + (4 * yStride));
-        a5.Store(y + (5 * yStride));
-        a6.Store(y + (6 * yStride));
-        a7.Store(y + (7 * yStride));
-    }
-
-    /// <summary>
-    /// acc + (Σ nibble · a − 8Σa) · (scales · d_a) for one token's Q4_0 block of sixteen rows: <paramref name="a"/> its
-    /// 32 quants, <paramref name="negatedSum"/> −Σa, <paramref name="da"/> its scale. The 16-bit sums are exact (see
-    /// <see cref="Dot8PairQ4_0Avx512"/>); the float steps are the 256-bit kernels'. (The operands are parameters,
-    /// not a struct's fields: the JIT kept such a struct on the stack and reloaded it on every call.)
+    /// Σ level · a of one token's 32-value group for sixteen rows, widened to int32 by vpmaddwd against <paramref name="by"/>
+    /// (ones, or the rows' scales as int16 pairs, which applies them in the same instruction). Four-bit levels sum all eight
+    /// products in 16 bits (<see cref="PairSums16"/>); five-bit ones (<paramref name="fiveBit"/>: Q5_0, Q5_1, Q5_K) four
+    /// (4 · 2 · 31 · 128 = 31744), so two halves widen apart. <paramref name="fiveBit"/> is a constant where inlined.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQ4_0(Vector512<float> acc, Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
-        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<float> scales, int* a, int negatedSum, float da)
-    {
-        var s = Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), Vector512.Create((short)1)) + Vector512.Create(negatedSum << 3);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scales * Vector512.Create(da), acc);
-    }
+    private static Vector512<int> GroupSums(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3,
+        Vector512<byte> w4, Vector512<byte> w5, Vector512<byte> w6, Vector512<byte> w7, Vector512<short> by, int* a, bool fiveBit) =>
+        fiveBit
+            ? Avx512BW.MultiplyAddAdjacent(PairSums4(w0, w1, w2, w3, a), by) + Avx512BW.MultiplyAddAdjacent(PairSums4(w4, w5, w6, w7, a + 4), by)
+            : Avx512BW.MultiplyAddAdjacent(PairSums16(w0, w1, w2, w3, w4, w5, w6, w7, a), by);
 
     /// <summary>
     /// One 32-value group of sixteen rows against one token's quants <paramref name="a"/>: Σ over the eight
@@ -458,17 +396,19 @@ public static unsafe partial class Interleaved8
         Fp16.ToFloat(Avx2.ConvertToVector256Int32(Sse2.LoadVector128((ushort*)block)).AsUInt32());
 }
 
-/// <summary>Q4_0 interleaved: operand k &lt; 4 is the low nibbles of chunk k (values 4k..), k ≥ 4 the high nibbles of chunk k − 4 (values 16 + 4(k − 4)..).</summary>
-internal readonly unsafe struct Q4_0x8 : IInterleavedBlock
+/// <summary>Q4_0 interleaved (d[8], then the nibble chunks): operand k &lt; 4 is the low nibbles of chunk k (values 4k..), k ≥ 4 the high nibbles of chunk k − 4 (values 16 + 4(k − 4)..).</summary>
+internal readonly unsafe struct Q4_0x8 : IInterleavedBlock, INibbleLayout
 {
     public static int Bytes => 8 * BlockQ4_0.Size;
+
+    public static int Quants => 2 * Interleaved8.Rows;
+
+    public static int High => -1;
 
     public static int OffsetShift => 3;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<byte> Operand(byte* block, int k) => k < 4
-        ? Avx.LoadVector256(block + 16 + (32 * k)) & Vector256.Create((byte)0x0F)
-        : Avx2.ShiftRightLogical(Avx.LoadVector256(block + 16 + (32 * (k - 4))).AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+    public static Vector256<byte> Operand(byte* block, int k) => Interleaved8.NibbleOperand(block, Quants, High, k);
 }
 
 /// <summary>Q8_0 interleaved, read unsigned (sign bit flipped: q + 128) for vpdpbusd.</summary>

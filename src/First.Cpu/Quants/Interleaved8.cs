@@ -56,13 +56,13 @@ public static unsafe partial class Interleaved8
                 PackHalfScaled(matrix, rowBytes, blockBytes, rowBytes / blockBytes, row, group);
                 break;
             case GgmlType.Q5_0:
-                PackNibbles(matrix, rowBytes, rowBytes / BlockQ5_0.Size, 1, true, row, group);
+                PackNibbles(matrix, rowBytes, rowBytes / BlockQ5_0.Size, Q5_0Quants, Q5_0High, row, group);
                 break;
             case GgmlType.Q4_1:
-                PackNibbles(matrix, rowBytes, rowBytes / BlockQ4_1.Size, 2, false, row, group);
+                PackNibbles(matrix, rowBytes, rowBytes / BlockQ4_1.Size, MinQuants, -1, row, group);
                 break;
             case GgmlType.Q5_1:
-                PackNibbles(matrix, rowBytes, rowBytes / BlockQ5_1.Size, 2, true, row, group);
+                PackNibbles(matrix, rowBytes, rowBytes / BlockQ5_1.Size, MinQuants, MinHigh, row, group);
                 break;
             case GgmlType.Q4_K:
                 PackQ4_K(matrix, rowBytes, rowBytes / BlockQ4_K.Size, row, group);
@@ -88,13 +88,13 @@ public static unsafe partial class Interleaved8
                 UnpackHalfScaled(group, GgmlTypes.Get(type).BytesPerBlock, b, r, block);
                 break;
             case GgmlType.Q5_0:
-                UnpackNibbles(group, 1, true, b, r, block);
+                UnpackNibbles(group, Q5_0Quants, Q5_0High, b, r, block);
                 break;
             case GgmlType.Q4_1:
-                UnpackNibbles(group, 2, false, b, r, block);
+                UnpackNibbles(group, MinQuants, -1, b, r, block);
                 break;
             case GgmlType.Q5_1:
-                UnpackNibbles(group, 2, true, b, r, block);
+                UnpackNibbles(group, MinQuants, MinHigh, b, r, block);
                 break;
             case GgmlType.Q4_K:
                 UnpackQ4_K(group, b, r, block);

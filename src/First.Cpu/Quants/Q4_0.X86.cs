@@ -31,7 +31,7 @@ public static unsafe partial class Q4_0
 
     /// <summary>AVX-512 BW, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against eight tokens.</summary>
     public static void Dot8PairInterleavedAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot8PairQ4_0Avx512(group, groupBytes, activations, stride, n, y, yStride);
+        Interleaved8.Dot8PairNibblesAvx512<Q4_0x8>(group, groupBytes, activations, stride, n, y, yStride);
 
     /// <summary>AVX2 + FMA, eight interleaved rows against one token.</summary>
     public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>

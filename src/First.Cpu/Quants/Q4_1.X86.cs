@@ -19,21 +19,21 @@ public static unsafe partial class Q4_1
 
     /// <summary>AVX-VNNI, eight interleaved rows (<see cref="Interleaved8"/>'s nibble layout) against one Q8_1 token.</summary>
     public static void DotInterleavedAvxVnni(byte* group, byte* activations, int n, float* y) =>
-        Interleaved8.DotMin<Q4_1Layout, VnniAccumulate>(group, activations, n, y);
+        Interleaved8.DotMin<Q4_1x8, VnniAccumulate>(group, activations, n, y);
 
     /// <summary>AVX-VNNI, eight interleaved rows against four Q8_1 tokens.</summary>
     public static void Dot4InterleavedAvxVnni(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4Min<Q4_1Layout, VnniAccumulate>(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4Min<Q4_1x8, VnniAccumulate>(group, activations, stride, n, y, yStride);
 
     /// <summary>AVX-512 BW, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against eight Q8_1 tokens.</summary>
     public static void Dot8PairInterleavedAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot8PairNibblesAvx512<Q4_1Layout>(group, groupBytes, activations, stride, n, y, yStride);
+        Interleaved8.Dot8PairNibblesAvx512<Q4_1x8>(group, groupBytes, activations, stride, n, y, yStride);
 
     /// <summary>AVX2 + FMA, eight interleaved rows against one Q8_1 token.</summary>
     public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
-        Interleaved8.DotMin<Q4_1Layout, MaddAccumulate>(group, activations, n, y);
+        Interleaved8.DotMin<Q4_1x8, MaddAccumulate>(group, activations, n, y);
 
     /// <summary>AVX2 + FMA, eight interleaved rows against four Q8_1 tokens.</summary>
     public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4Min<Q4_1Layout, MaddAccumulate>(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4Min<Q4_1x8, MaddAccumulate>(group, activations, stride, n, y, yStride);
 }
