@@ -268,7 +268,10 @@ public sealed unsafe class KernelEquivalenceTests
     /// <summary>
     /// Operands whose dot product is exact in float whatever the order: unit block scales with quants in
     /// their full range (so |Σ| stays below 2^24 for up to 32 blocks; K-quants: group scales and mins of at
-    /// most 3 and up to 4 super-blocks), or small integer float values.
+    /// most 3 and up to 4 super-blocks), or small integer float values. One case in four is extreme: every
+    /// quant byte the same (0xFF, 0x7F or 0x81: the top levels of the nibble and six-bit formats, ±127 for the
+    /// eight-bit ones) against activations all +max or all −max, the largest sums a kernel's narrow
+    /// accumulators (the NEON kernels' int16 lanes) must hold.
     /// </summary>
     internal static Gen<Operands> ExactOperands(QuantFormat format)
     {
@@ -284,6 +287,9 @@ public sealed unsafe class KernelEquivalenceTests
             var r = new Random(seed);
             var w = new byte[format.RowBytes(n)];
             var a = new byte[activation.Bytes(n)];
+            var extreme = r.Next(4) == 0;
+            var fill = extreme ? new byte[] { 0xFF, 0x7F, 0x81 }[r.Next(3)] : (byte)0;
+            var sign = extreme ? (r.Next(2) * 2) - 1 : 0;
             if (format.Info.BlockSize == 1)
             {
                 // Small integers as F32, F16 or BF16: every product and partial sum is an exact float.
@@ -300,31 +306,46 @@ public sealed unsafe class KernelEquivalenceTests
             }
             else if (format.Info.BlockSize == 256)
             {
-                r.NextBytes(w);
+                Fill(w, fill, r);
                 SetSmallKScales(format.Type, w, r);
-                RandomUnitKActivations(a, n, r);
+                RandomUnitKActivations(a, n, r, sign);
             }
             else
             {
                 // Random quants with the scales set to 1.0. Signed bytes stay in −127..127: ggml's quantizers
                 // never write −128, and the x86 kernels (like ggml's) rely on it (vpsignb cannot negate −128,
                 // vpmaddubsw saturates at 2·128·128).
-                r.NextBytes(w);
+                Fill(w, fill, r);
                 AvoidMinus128(format.Type, w);
                 SetUnitScales(format.Type, w);
-                RandomUnitActivations(activation, a, n, r);
+                RandomUnitActivations(activation, a, n, r, sign);
             }
 
             return new Operands(n, w, a);
         }
+
+        static void Fill(byte[] w, byte fill, Random r)
+        {
+            if (fill == 0)
+            {
+                r.NextBytes(w);
+            }
+            else
+            {
+                Array.Fill(w, fill);
+            }
+        }
     }
 
-    /// <summary>Q8 activations with quants in −127..127, every scale 1 and the negated block sums −Σq exact.</summary>
-    private static void RandomUnitActivations(ActivationFormat activation, byte[] a, int n, Random r)
+    /// <summary>An activation quant in −max..max, or ±max for every one where <paramref name="sign"/> is ±1.</summary>
+    private static sbyte Quant(Random r, int max, int sign) => (sbyte)(sign == 0 ? r.Next(-max, max + 1) : sign * max);
+
+    /// <summary>Q8 activations with quants in −127..127 (all ±127 where <paramref name="sign"/> is ±1), every scale 1 and the negated block sums −Σq exact.</summary>
+    private static void RandomUnitActivations(ActivationFormat activation, byte[] a, int n, Random r, int sign)
     {
         if (activation == ActivationFormat.Q8_1)
         {
-            RandomUnitQ8_1(a, n, r);
+            RandomUnitQ8_1(a, n, r, sign);
             return;
         }
 
@@ -336,7 +357,7 @@ public sealed unsafe class KernelEquivalenceTests
             var m = Q8Activations.NegatedSums(p, n);
             for (var i = 0; i < n; i++)
             {
-                q[i] = (sbyte)r.Next(-127, 128);
+                q[i] = Quant(r, 127, sign);
             }
 
             for (var b = 0; b < n / 32; b++)
@@ -408,7 +429,7 @@ public sealed unsafe class KernelEquivalenceTests
     }
 
     /// <summary>ggml's block_q8_1 with d = 1 and quants in −63..63, so that s = Σq (at most 2016) is an exact half.</summary>
-    private static void RandomUnitQ8_1(byte[] a, int n, Random r)
+    private static void RandomUnitQ8_1(byte[] a, int n, Random r, int sign)
     {
         fixed (byte* p = a)
         {
@@ -418,7 +439,7 @@ public sealed unsafe class KernelEquivalenceTests
                 var sum = 0;
                 for (var l = 0; l < 32; l++)
                 {
-                    var q = (sbyte)r.Next(-63, 64);
+                    var q = Quant(r, 63, sign);
                     blocks[b].Qs[l] = q;
                     sum += q;
                 }
@@ -430,7 +451,7 @@ public sealed unsafe class KernelEquivalenceTests
     }
 
     /// <summary>Q8_K activations with quants in −127..127, d = 1 and the sums of 16 that go with them.</summary>
-    private static void RandomUnitKActivations(byte[] a, int n, Random r)
+    private static void RandomUnitKActivations(byte[] a, int n, Random r, int sign)
     {
         fixed (byte* p = a)
         {
@@ -443,7 +464,7 @@ public sealed unsafe class KernelEquivalenceTests
                     var sum = 0;
                     for (var l = 0; l < 16; l++)
                     {
-                        var q = (sbyte)r.Next(-127, 128);
+                        var q = Quant(r, 127, sign);
                         blocks[b].Qs[(16 * g) + l] = q;
                         sum += q;
                     }

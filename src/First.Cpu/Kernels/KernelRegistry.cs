@@ -281,6 +281,14 @@ public static unsafe class KernelRegistry
         new(GgmlType.Q4_K, KernelPath.DotProd, "Q4_K.DotInterleavedAdvSimdDp", &Q4_K.DotInterleavedAdvSimdDp, &Q4_K.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q5_K, KernelPath.DotProd, "Q5_K.DotInterleavedAdvSimdDp", &Q5_K.DotInterleavedAdvSimdDp, &Q5_K.Dot4InterleavedAdvSimdDp, null),
         new(GgmlType.Q6_K, KernelPath.DotProd, "Q6_K.DotInterleavedAdvSimdDp", &Q6_K.DotInterleavedAdvSimdDp, &Q6_K.Dot4InterleavedAdvSimdDp, null),
+        new(GgmlType.Q4_0, KernelPath.Neon, "Q4_0.DotInterleavedAdvSimd", &Q4_0.DotInterleavedAdvSimd, &Q4_0.Dot4InterleavedAdvSimd, null),
+        new(GgmlType.Q8_0, KernelPath.Neon, "Q8_0.DotInterleavedAdvSimd", &Q8_0.DotInterleavedAdvSimd, &Q8_0.Dot4InterleavedAdvSimd, null),
+        new(GgmlType.Q5_0, KernelPath.Neon, "Q5_0.DotInterleavedAdvSimd", &Q5_0.DotInterleavedAdvSimd, &Q5_0.Dot4InterleavedAdvSimd, null),
+        new(GgmlType.Q4_1, KernelPath.Neon, "Q4_1.DotInterleavedAdvSimd", &Q4_1.DotInterleavedAdvSimd, &Q4_1.Dot4InterleavedAdvSimd, null),
+        new(GgmlType.Q5_1, KernelPath.Neon, "Q5_1.DotInterleavedAdvSimd", &Q5_1.DotInterleavedAdvSimd, &Q5_1.Dot4InterleavedAdvSimd, null),
+        new(GgmlType.Q4_K, KernelPath.Neon, "Q4_K.DotInterleavedAdvSimd", &Q4_K.DotInterleavedAdvSimd, &Q4_K.Dot4InterleavedAdvSimd, null),
+        new(GgmlType.Q5_K, KernelPath.Neon, "Q5_K.DotInterleavedAdvSimd", &Q5_K.DotInterleavedAdvSimd, &Q5_K.Dot4InterleavedAdvSimd, null),
+        new(GgmlType.Q6_K, KernelPath.Neon, "Q6_K.DotInterleavedAdvSimd", &Q6_K.DotInterleavedAdvSimd, &Q6_K.Dot4InterleavedAdvSimd, null),
     ];
 
     private static readonly QuantizeKernel[] s_quantizers =

@@ -70,14 +70,15 @@ public static unsafe partial class Interleaved8
     /// <summary>y[0..7] = the eight Q4_1 or Q5_1 rows · one Q8_1 token: per block the exact integer sums, then acc += sum · d · d_a and acc += m · s_a.</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void DotMinArm<TBlock>(byte* group, byte* activations, int n, float* y)
+    internal static void DotMinArm<TBlock, TDot>(byte* group, byte* activations, int n, float* y)
         where TBlock : IInterleavedBlockArm
+        where TDot : IQuadDotArm
     {
         var a = (BlockQ8_1*)activations;
         Vector128<float> acc0 = default, acc1 = default;
         for (var b = 0; b < n / BlockQ8_1.Elements; b++, group += TBlock.Bytes, a++)
         {
-            var (s0, s1) = SumArm<TBlock>(group, Vector128<int>.Zero, AdvSimd.LoadVector128(a->Qs), AdvSimd.LoadVector128(a->Qs + 16));
+            var (s0, s1) = SumArm<TBlock, TDot>(group, Vector128<int>.Zero, AdvSimd.LoadVector128(a->Qs), AdvSimd.LoadVector128(a->Qs + 16));
             var (d0, d1) = ScalesArm(group);
             var (m0, m1) = ScalesArm(group + MinOffset);
             var da = Vector128.Create(Fp16.ToFloat(a->D));
@@ -93,43 +94,38 @@ public static unsafe partial class Interleaved8
     /// <summary>y[t·yStride + 0..7] = the eight Q4_1 or Q5_1 rows · token t, for four Q8_1 tokens <paramref name="stride"/> bytes apart.</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void Dot4MinArm<TBlock>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+    internal static void Dot4MinArm<TBlock, TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
         where TBlock : IInterleavedBlockArm
+        where TDot : IQuadDotArm
     {
         ClearOutputs(y, yStride);
         for (var b = 0; b < n / BlockQ8_1.Elements; b++, group += TBlock.Bytes, activations += BlockQ8_1.Size)
         {
-            var w0 = TBlock.Operand(group, 0, 0);
-            var w1 = TBlock.Operand(group, 1, 0);
-            var w2 = TBlock.Operand(group, 2, 0);
-            var w3 = TBlock.Operand(group, 3, 0);
-            var w4 = TBlock.Operand(group, 4, 0);
-            var w5 = TBlock.Operand(group, 5, 0);
-            var w6 = TBlock.Operand(group, 6, 0);
-            var w7 = TBlock.Operand(group, 7, 0);
-            var v0 = TBlock.Operand(group, 0, 1);
-            var v1 = TBlock.Operand(group, 1, 1);
-            var v2 = TBlock.Operand(group, 2, 1);
-            var v3 = TBlock.Operand(group, 3, 1);
-            var v4 = TBlock.Operand(group, 4, 1);
-            var v5 = TBlock.Operand(group, 5, 1);
-            var v6 = TBlock.Operand(group, 6, 1);
-            var v7 = TBlock.Operand(group, 7, 1);
             var (dw, dv) = ScalesArm(group);
             var (mw, mv) = ScalesArm(group + MinOffset);
-            for (var t = 0; t < 4; t++)
+            for (var half = 0; half < 2; half++)
             {
-                // Accumulated in the outputs: sixteen operands leave too few of NEON's 32 registers for eight accumulators.
-                var a = (BlockQ8_1*)(activations + (t * stride));
-                var lo = AdvSimd.LoadVector128(a->Qs);
-                var hi = AdvSimd.LoadVector128(a->Qs + 16);
-                var s = Chain(Vector128<int>.Zero, w0, w1, w2, w3, w4, w5, w6, w7, lo, hi);
-                var r = Chain(Vector128<int>.Zero, v0, v1, v2, v3, v4, v5, v6, v7, lo, hi);
-                var da = Vector128.Create(Fp16.ToFloat(a->D));
-                var sa = Vector128.Create(Fp16.ToFloat(a->S));
-                var out0 = y + (t * yStride);
-                AdvSimd.FusedMultiplyAdd(AdvSimd.FusedMultiplyAdd(AdvSimd.LoadVector128(out0), AdvSimd.ConvertToSingle(s), dw * da), mw, sa).Store(out0);
-                AdvSimd.FusedMultiplyAdd(AdvSimd.FusedMultiplyAdd(AdvSimd.LoadVector128(out0 + 4), AdvSimd.ConvertToSingle(r), dv * da), mv, sa).Store(out0 + 4);
+                // One half of the rows at a time, accumulated in the outputs: sixteen operands would leave too few of
+                // NEON's 32 registers for the sums.
+                var w0 = TBlock.Operand(group, 0, half);
+                var w1 = TBlock.Operand(group, 1, half);
+                var w2 = TBlock.Operand(group, 2, half);
+                var w3 = TBlock.Operand(group, 3, half);
+                var w4 = TBlock.Operand(group, 4, half);
+                var w5 = TBlock.Operand(group, 5, half);
+                var w6 = TBlock.Operand(group, 6, half);
+                var w7 = TBlock.Operand(group, 7, half);
+                var d = half == 0 ? dw : dv;
+                var m = half == 0 ? mw : mv;
+                for (var t = 0; t < 4; t++)
+                {
+                    var a = (BlockQ8_1*)(activations + (t * stride));
+                    var s = TDot.Chain(Vector128<int>.Zero, w0, w1, w2, w3, w4, w5, w6, w7, AdvSimd.LoadVector128(a->Qs), AdvSimd.LoadVector128(a->Qs + 16));
+                    var da = Vector128.Create(Fp16.ToFloat(a->D));
+                    var sa = Vector128.Create(Fp16.ToFloat(a->S));
+                    var out0 = y + (t * yStride) + (4 * half);
+                    AdvSimd.FusedMultiplyAdd(AdvSimd.FusedMultiplyAdd(AdvSimd.LoadVector128(out0), AdvSimd.ConvertToSingle(s), d * da), m, sa).Store(out0);
+                }
             }
         }
     }

@@ -16,8 +16,9 @@ public static unsafe partial class Interleaved8
     /// <summary>y[0..7] = the eight Q4_K rows · one Q8_K token.</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void DotScaleMinArm<TLayout>(byte* group, byte* activations, int n, float* y)
+    internal static void DotScaleMinArm<TLayout, TDot>(byte* group, byte* activations, int n, float* y)
         where TLayout : IScaleMinLayout
+        where TDot : IQuadDotArm
     {
         var a = (BlockQ8_K*)activations;
         var scales = stackalloc Vector128<int>[8];
@@ -28,9 +29,9 @@ public static unsafe partial class Interleaved8
             var (d0, d1) = ScalesArm(group);
             var (n0, n1) = ScalesArm(group + 16);
             Q4_KScaleMinsArm(group, 0, scales, mins);
-            acc0 = Q4_KAccumulateArm(acc0, Q4_KSumArm<TLayout>(group, a, 0, scales), Q4_KMinsArm(mins, a), d0, n0, a->D);
+            acc0 = Q4_KAccumulateArm(acc0, Q4_KSumArm<TLayout, TDot>(group, a, 0, scales), Q4_KMinsArm(mins, a), d0, n0, a->D);
             Q4_KScaleMinsArm(group, 1, scales, mins);
-            acc1 = Q4_KAccumulateArm(acc1, Q4_KSumArm<TLayout>(group, a, 1, scales), Q4_KMinsArm(mins, a), d1, n1, a->D);
+            acc1 = Q4_KAccumulateArm(acc1, Q4_KSumArm<TLayout, TDot>(group, a, 1, scales), Q4_KMinsArm(mins, a), d1, n1, a->D);
         }
 
         acc0.Store(y);
@@ -43,8 +44,9 @@ public static unsafe partial class Interleaved8
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void Dot4ScaleMinArm<TLayout>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+    internal static void Dot4ScaleMinArm<TLayout, TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
         where TLayout : IScaleMinLayout
+        where TDot : IQuadDotArm
     {
         var scales = stackalloc Vector128<int>[8];
         var mins = stackalloc Vector128<int>[8];
@@ -56,13 +58,13 @@ public static unsafe partial class Interleaved8
             var (d0, d1) = ScalesArm(group);
             var (n0, n1) = ScalesArm(group + 16);
             Q4_KScaleMinsArm(group, 0, scales, mins);
-            var (s0, s1, s2, s3) = Q4_KSums4Arm<TLayout>(group, 0, scales, x0, x1, x2, x3);
+            var (s0, s1, s2, s3) = Q4_KSums4Arm<TLayout, TDot>(group, 0, scales, x0, x1, x2, x3);
             a0 = Q4_KAccumulateArm(a0, s0, Q4_KMinsArm(mins, x0), d0, n0, x0->D);
             a1 = Q4_KAccumulateArm(a1, s1, Q4_KMinsArm(mins, x1), d0, n0, x1->D);
             a2 = Q4_KAccumulateArm(a2, s2, Q4_KMinsArm(mins, x2), d0, n0, x2->D);
             a3 = Q4_KAccumulateArm(a3, s3, Q4_KMinsArm(mins, x3), d0, n0, x3->D);
             Q4_KScaleMinsArm(group, 1, scales, mins);
-            (s0, s1, s2, s3) = Q4_KSums4Arm<TLayout>(group, 1, scales, x0, x1, x2, x3);
+            (s0, s1, s2, s3) = Q4_KSums4Arm<TLayout, TDot>(group, 1, scales, x0, x1, x2, x3);
             b0 = Q4_KAccumulateArm(b0, s0, Q4_KMinsArm(mins, x0), d1, n1, x0->D);
             b1 = Q4_KAccumulateArm(b1, s1, Q4_KMinsArm(mins, x1), d1, n1, x1->D);
             b2 = Q4_KAccumulateArm(b2, s2, Q4_KMinsArm(mins, x2), d1, n1, x2->D);
@@ -104,9 +106,10 @@ public static unsafe partial class Interleaved8
 
     /// <summary>Four tokens against one half of the rows: each pair of groups' sixteen nibble operands is unpacked once for the four.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<int>, Vector128<int>, Vector128<int>, Vector128<int>) Q4_KSums4Arm<TLayout>(byte* group, int half, Vector128<int>* scales,
+    private static (Vector128<int>, Vector128<int>, Vector128<int>, Vector128<int>) Q4_KSums4Arm<TLayout, TDot>(byte* group, int half, Vector128<int>* scales,
         BlockQ8_K* a0, BlockQ8_K* a1, BlockQ8_K* a2, BlockQ8_K* a3)
         where TLayout : IScaleMinLayout
+        where TDot : IQuadDotArm
     {
         Vector128<int> s0 = default, s1 = default, s2 = default, s3 = default;
         for (var h = 0; h < 4; h++)
@@ -122,10 +125,10 @@ public static unsafe partial class Interleaved8
             var (e7, o7) = LevelsArm<TLayout>(group, q, 7, h, half);
             var se = scales[2 * h];
             var so = scales[(2 * h) + 1];
-            s0 = Q4_KPairArm(s0, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a0->Qs + (64 * h), se, so);
-            s1 = Q4_KPairArm(s1, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a1->Qs + (64 * h), se, so);
-            s2 = Q4_KPairArm(s2, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a2->Qs + (64 * h), se, so);
-            s3 = Q4_KPairArm(s3, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a3->Qs + (64 * h), se, so);
+            s0 = Q4_KPairArm<TDot>(s0, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a0->Qs + (64 * h), se, so);
+            s1 = Q4_KPairArm<TDot>(s1, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a1->Qs + (64 * h), se, so);
+            s2 = Q4_KPairArm<TDot>(s2, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a2->Qs + (64 * h), se, so);
+            s3 = Q4_KPairArm<TDot>(s3, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a3->Qs + (64 * h), se, so);
         }
 
         return (s0, s1, s2, s3);
@@ -165,8 +168,9 @@ public static unsafe partial class Interleaved8
 
     /// <summary>One token against one half of the rows, with that half's unpacked scales: the super-block's Σ_g sc_g · Σ q·a.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> Q4_KSumArm<TLayout>(byte* group, BlockQ8_K* a, int half, Vector128<int>* scales)
+    private static Vector128<int> Q4_KSumArm<TLayout, TDot>(byte* group, BlockQ8_K* a, int half, Vector128<int>* scales)
         where TLayout : IScaleMinLayout
+        where TDot : IQuadDotArm
     {
         var s = Vector128<int>.Zero;
         for (var h = 0; h < 4; h++)
@@ -180,7 +184,7 @@ public static unsafe partial class Interleaved8
             var (e5, o5) = LevelsArm<TLayout>(group, q, 5, h, half);
             var (e6, o6) = LevelsArm<TLayout>(group, q, 6, h, half);
             var (e7, o7) = LevelsArm<TLayout>(group, q, 7, h, half);
-            s = Q4_KPairArm(s, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a->Qs + (64 * h), scales[2 * h], scales[(2 * h) + 1]);
+            s = Q4_KPairArm<TDot>(s, e0, e1, e2, e3, e4, e5, e6, e7, o0, o1, o2, o3, o4, o5, o6, o7, a->Qs + (64 * h), scales[2 * h], scales[(2 * h) + 1]);
         }
 
         return s;
@@ -191,13 +195,14 @@ public static unsafe partial class Interleaved8
     /// over the odd ones.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> Q4_KPairArm(Vector128<int> s,
+    private static Vector128<int> Q4_KPairArm<TDot>(Vector128<int> s,
         Vector128<sbyte> e0, Vector128<sbyte> e1, Vector128<sbyte> e2, Vector128<sbyte> e3, Vector128<sbyte> e4, Vector128<sbyte> e5, Vector128<sbyte> e6, Vector128<sbyte> e7,
         Vector128<sbyte> o0, Vector128<sbyte> o1, Vector128<sbyte> o2, Vector128<sbyte> o3, Vector128<sbyte> o4, Vector128<sbyte> o5, Vector128<sbyte> o6, Vector128<sbyte> o7,
         sbyte* x, Vector128<int> se, Vector128<int> so)
+        where TDot : IQuadDotArm
     {
-        var even = Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16));
-        var odd = Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48));
+        var even = TDot.Chain(Vector128<int>.Zero, e0, e1, e2, e3, e4, e5, e6, e7, AdvSimd.LoadVector128(x), AdvSimd.LoadVector128(x + 16));
+        var odd = TDot.Chain(Vector128<int>.Zero, o0, o1, o2, o3, o4, o5, o6, o7, AdvSimd.LoadVector128(x + 32), AdvSimd.LoadVector128(x + 48));
         return AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s, even, se), odd, so);
     }
 

@@ -15,7 +15,8 @@ public static unsafe partial class Interleaved8
     /// <summary>y[0..7] = the eight Q6_K rows · one Q8_K token.</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void DotQ6_KArm(byte* group, byte* activations, int n, float* y)
+    internal static void DotQ6_KArm<TDot>(byte* group, byte* activations, int n, float* y)
+        where TDot : IQuadDotArm
     {
         var a = (BlockQ8_K*)activations;
         var scales = stackalloc Vector128<int>[16];
@@ -25,9 +26,9 @@ public static unsafe partial class Interleaved8
             var da = Vector128.Create(a->D);
             var (d0, d1) = ScalesArm(group);
             Q6_KScalesArm(group, 0, scales);
-            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Q6_KSumArm(group, 0, scales, a)), d0 * da);
+            acc0 = AdvSimd.FusedMultiplyAdd(acc0, AdvSimd.ConvertToSingle(Q6_KSumArm<TDot>(group, 0, scales, a)), d0 * da);
             Q6_KScalesArm(group, 1, scales);
-            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(Q6_KSumArm(group, 1, scales, a)), d1 * da);
+            acc1 = AdvSimd.FusedMultiplyAdd(acc1, AdvSimd.ConvertToSingle(Q6_KSumArm<TDot>(group, 1, scales, a)), d1 * da);
         }
 
         acc0.Store(y);
@@ -40,7 +41,8 @@ public static unsafe partial class Interleaved8
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    internal static void Dot4Q6_KArm(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+    internal static void Dot4Q6_KArm<TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)
+        where TDot : IQuadDotArm
     {
         var scales = stackalloc Vector128<int>[16];
         BlockQ8_K* x0 = (BlockQ8_K*)activations, x1 = (BlockQ8_K*)(activations + stride), x2 = (BlockQ8_K*)(activations + (2 * stride)), x3 = (BlockQ8_K*)(activations + (3 * stride));
@@ -65,10 +67,10 @@ public static unsafe partial class Interleaved8
                         var se = scales[2 * ((4 * h) + i)];
                         var so = scales[(2 * ((4 * h) + i)) + 1];
                         var o = (128 * h) + (32 * i);
-                        s0 = Q6_KQuarterArm(s0, l0, l1, l2, l3, l4, l5, l6, l7, x0->Qs + o, se, so);
-                        s1 = Q6_KQuarterArm(s1, l0, l1, l2, l3, l4, l5, l6, l7, x1->Qs + o, se, so);
-                        s2 = Q6_KQuarterArm(s2, l0, l1, l2, l3, l4, l5, l6, l7, x2->Qs + o, se, so);
-                        s3 = Q6_KQuarterArm(s3, l0, l1, l2, l3, l4, l5, l6, l7, x3->Qs + o, se, so);
+                        s0 = Q6_KQuarterArm<TDot>(s0, l0, l1, l2, l3, l4, l5, l6, l7, x0->Qs + o, se, so);
+                        s1 = Q6_KQuarterArm<TDot>(s1, l0, l1, l2, l3, l4, l5, l6, l7, x1->Qs + o, se, so);
+                        s2 = Q6_KQuarterArm<TDot>(s2, l0, l1, l2, l3, l4, l5, l6, l7, x2->Qs + o, se, so);
+                        s3 = Q6_KQuarterArm<TDot>(s3, l0, l1, l2, l3, l4, l5, l6, l7, x3->Qs + o, se, so);
                     }
                 }
 
@@ -84,7 +86,8 @@ public static unsafe partial class Interleaved8
 
     /// <summary>One token against one half of the rows: the super-block's integer sum, offset included.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> Q6_KSumArm(byte* group, int half, Vector128<int>* scales, BlockQ8_K* a)
+    private static Vector128<int> Q6_KSumArm<TDot>(byte* group, int half, Vector128<int>* scales, BlockQ8_K* a)
+        where TDot : IQuadDotArm
     {
         var s = Q6_KOffsetArm(scales, a);
         for (var h = 0; h < 2; h++)
@@ -94,7 +97,7 @@ public static unsafe partial class Interleaved8
             {
                 var (l0, l1, l2, l3, l4, l5, l6, l7) = Q6_KQuarterLevelsArm(q, i);
                 var p = (4 * h) + i;
-                s = Q6_KQuarterArm(s, l0, l1, l2, l3, l4, l5, l6, l7, a->Qs + (32 * p), scales[2 * p], scales[(2 * p) + 1]);
+                s = Q6_KQuarterArm<TDot>(s, l0, l1, l2, l3, l4, l5, l6, l7, a->Qs + (32 * p), scales[2 * p], scales[(2 * p) + 1]);
             }
         }
 
@@ -136,19 +139,12 @@ public static unsafe partial class Interleaved8
 
     /// <summary>One quarter of one token: the even group (values 0..15) times its scale plus the odd one (16..31) times its own.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> Q6_KQuarterArm(Vector128<int> s, Vector128<sbyte> l0, Vector128<sbyte> l1, Vector128<sbyte> l2, Vector128<sbyte> l3,
+    private static Vector128<int> Q6_KQuarterArm<TDot>(Vector128<int> s, Vector128<sbyte> l0, Vector128<sbyte> l1, Vector128<sbyte> l2, Vector128<sbyte> l3,
         Vector128<sbyte> l4, Vector128<sbyte> l5, Vector128<sbyte> l6, Vector128<sbyte> l7, sbyte* x, Vector128<int> se, Vector128<int> so)
+        where TDot : IQuadDotArm
     {
-        var lo = AdvSimd.LoadVector128(x);
-        var hi = AdvSimd.LoadVector128(x + 16);
-        var even = Dp.DotProductBySelectedQuadruplet(Vector128<int>.Zero, l0, lo, 0);
-        even = Dp.DotProductBySelectedQuadruplet(even, l1, lo, 1);
-        even = Dp.DotProductBySelectedQuadruplet(even, l2, lo, 2);
-        even = Dp.DotProductBySelectedQuadruplet(even, l3, lo, 3);
-        var odd = Dp.DotProductBySelectedQuadruplet(Vector128<int>.Zero, l4, hi, 0);
-        odd = Dp.DotProductBySelectedQuadruplet(odd, l5, hi, 1);
-        odd = Dp.DotProductBySelectedQuadruplet(odd, l6, hi, 2);
-        odd = Dp.DotProductBySelectedQuadruplet(odd, l7, hi, 3);
+        var even = TDot.Quads(Vector128<int>.Zero, l0, l1, l2, l3, AdvSimd.LoadVector128(x));
+        var odd = TDot.Quads(Vector128<int>.Zero, l4, l5, l6, l7, AdvSimd.LoadVector128(x + 16));
         return AdvSimd.MultiplyAdd(AdvSimd.MultiplyAdd(s, even, se), odd, so);
     }
 

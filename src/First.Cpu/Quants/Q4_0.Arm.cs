@@ -19,9 +19,17 @@ public static unsafe partial class Q4_0
 
     /// <summary>NEON with sdot, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
     public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
-        Interleaved8.DotArm<Q4_0x8Arm>(group, activations, n, y);
+        Interleaved8.DotArm<Q4_0x8Arm, SdotQuads>(group, activations, n, y);
 
     /// <summary>NEON with sdot, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4Arm<Q4_0x8Arm>(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4Arm<Q4_0x8Arm, SdotQuads>(group, activations, stride, n, y, yStride);
+
+    /// <summary>NEON without sdot (a Raspberry Pi 4), eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
+    public static void DotInterleavedAdvSimd(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotArm<Q4_0x8Arm, NeonQuads>(group, activations, n, y);
+
+    /// <summary>NEON without sdot (a Raspberry Pi 4), eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAdvSimd(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4HalvesArm<Q4_0x8Arm, NeonQuads>(group, activations, stride, n, y, yStride);
 }

@@ -19,9 +19,17 @@ public static unsafe partial class Q4_K
 
     /// <summary>Dot product extension, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
     public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
-        Interleaved8.DotScaleMinArm<Q4_KLayout>(group, activations, n, y);
+        Interleaved8.DotScaleMinArm<Q4_KLayout, SdotQuads>(group, activations, n, y);
 
     /// <summary>Dot product extension, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4ScaleMinArm<Q4_KLayout>(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4ScaleMinArm<Q4_KLayout, SdotQuads>(group, activations, stride, n, y, yStride);
+
+    /// <summary>NEON without sdot (a Raspberry Pi 4), eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
+    public static void DotInterleavedAdvSimd(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotScaleMinArm<Q4_KLayout, NeonQuads>(group, activations, n, y);
+
+    /// <summary>NEON without sdot (a Raspberry Pi 4), eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAdvSimd(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4ScaleMinArm<Q4_KLayout, NeonQuads>(group, activations, stride, n, y, yStride);
 }

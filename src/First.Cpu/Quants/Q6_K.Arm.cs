@@ -19,9 +19,17 @@ public static unsafe partial class Q6_K
 
     /// <summary>Dot product extension, eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
     public static void DotInterleavedAdvSimdDp(byte* group, byte* activations, int n, float* y) =>
-        Interleaved8.DotQ6_KArm(group, activations, n, y);
+        Interleaved8.DotQ6_KArm<SdotQuads>(group, activations, n, y);
 
     /// <summary>Dot product extension, eight interleaved rows against four tokens.</summary>
     public static void Dot4InterleavedAdvSimdDp(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4Q6_KArm(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4Q6_KArm<SdotQuads>(group, activations, stride, n, y, yStride);
+
+    /// <summary>NEON without sdot (a Raspberry Pi 4), eight interleaved rows (<see cref="Interleaved8"/>) against one token.</summary>
+    public static void DotInterleavedAdvSimd(byte* group, byte* activations, int n, float* y) =>
+        Interleaved8.DotQ6_KArm<NeonQuads>(group, activations, n, y);
+
+    /// <summary>NEON without sdot (a Raspberry Pi 4), eight interleaved rows against four tokens.</summary>
+    public static void Dot4InterleavedAdvSimd(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot4Q6_KArm<NeonQuads>(group, activations, stride, n, y, yStride);
 }
