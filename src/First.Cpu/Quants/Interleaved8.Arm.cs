@@ -155,8 +155,11 @@ internal readonly struct NeonPairQuads : IQuadDotArm
     {
         var g = AdvSimd.DuplicateSelectedScalarToVector128(x.AsInt32(), k).AsSByte();
         var h = AdvSimd.DuplicateSelectedScalarToVector128(x.AsInt32(), j).AsSByte();
-        low = AdvSimd.AddPairwiseWideningAndAdd(low, AdvSimd.MultiplyWideningLowerAndAdd(AdvSimd.MultiplyWideningLower(w.GetLower(), g.GetLower()), v.GetLower(), h.GetLower()));
-        high = AdvSimd.AddPairwiseWideningAndAdd(high, AdvSimd.MultiplyWideningUpperAndAdd(AdvSimd.MultiplyWideningUpper(w, g), v, h));
+        // smull2 first: the 64-bit views are then the last uses of w, v, g and h (see NeonQuads.First).
+        var upper = AdvSimd.MultiplyWideningUpperAndAdd(AdvSimd.MultiplyWideningUpper(w, g), v, h);
+        var lower = AdvSimd.MultiplyWideningLowerAndAdd(AdvSimd.MultiplyWideningLower(w.GetLower(), g.GetLower()), v.GetLower(), h.GetLower());
+        high = AdvSimd.AddPairwiseWideningAndAdd(high, upper);
+        low = AdvSimd.AddPairwiseWideningAndAdd(low, lower);
     }
 }
 
