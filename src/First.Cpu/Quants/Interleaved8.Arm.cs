@@ -302,14 +302,7 @@ public static unsafe partial class Interleaved8
             var (dw, dv) = ScalesArm(group);
             for (var half = 0; half < 2; half++)
             {
-                var w0 = TBlock.Operand(group, 0, half);
-                var w1 = TBlock.Operand(group, 1, half);
-                var w2 = TBlock.Operand(group, 2, half);
-                var w3 = TBlock.Operand(group, 3, half);
-                var w4 = TBlock.Operand(group, 4, half);
-                var w5 = TBlock.Operand(group, 5, half);
-                var w6 = TBlock.Operand(group, 6, half);
-                var w7 = TBlock.Operand(group, 7, half);
+                var (w0, w1, w2, w3, w4, w5, w6, w7) = OperandsArm<TBlock>(group, half);
                 var d = half == 0 ? dw : dv;
                 var o = y + (4 * half);
                 TokenArm<TBlock, TDot>(o, w0, w1, w2, w3, w4, w5, w6, w7, x0, m0, d0, b, d);
@@ -319,6 +312,14 @@ public static unsafe partial class Interleaved8
             }
         }
     }
+
+    /// <summary>The eight operands of one half of the rows (0: rows 0..3, 1: rows 4..7) of a block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<sbyte>, Vector128<sbyte>, Vector128<sbyte>, Vector128<sbyte>, Vector128<sbyte>, Vector128<sbyte>, Vector128<sbyte>, Vector128<sbyte>) OperandsArm<TBlock>(
+        byte* group, int half)
+        where TBlock : IInterleavedBlockArm =>
+        (TBlock.Operand(group, 0, half), TBlock.Operand(group, 1, half), TBlock.Operand(group, 2, half), TBlock.Operand(group, 3, half),
+         TBlock.Operand(group, 4, half), TBlock.Operand(group, 5, half), TBlock.Operand(group, 6, half), TBlock.Operand(group, 7, half));
 
     /// <summary>output[0..3] += (one half's block of operands · token x's block b) · scale · d_x[b], the sum started from the block's offset correction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

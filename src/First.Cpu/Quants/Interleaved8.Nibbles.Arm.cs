@@ -107,14 +107,7 @@ public static unsafe partial class Interleaved8
             {
                 // One half of the rows at a time, accumulated in the outputs: sixteen operands would leave too few of
                 // NEON's 32 registers for the sums.
-                var w0 = TBlock.Operand(group, 0, half);
-                var w1 = TBlock.Operand(group, 1, half);
-                var w2 = TBlock.Operand(group, 2, half);
-                var w3 = TBlock.Operand(group, 3, half);
-                var w4 = TBlock.Operand(group, 4, half);
-                var w5 = TBlock.Operand(group, 5, half);
-                var w6 = TBlock.Operand(group, 6, half);
-                var w7 = TBlock.Operand(group, 7, half);
+                var (w0, w1, w2, w3, w4, w5, w6, w7) = OperandsArm<TBlock>(group, half);
                 var d = half == 0 ? dw : dv;
                 var m = half == 0 ? mw : mv;
                 for (var t = 0; t < 4; t++)
