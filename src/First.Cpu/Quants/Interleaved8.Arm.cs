@@ -115,7 +115,7 @@ internal readonly struct NeonQuads : IQuadDotArm
 
     /// <summary>s + each row's four int16 lanes, rows 0..1 from <paramref name="low"/> and 2..3 from <paramref name="high"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<int> Fold(Vector128<int> s, Vector128<short> low, Vector128<short> high) =>
+    private static Vector128<int> Fold(Vector128<int> s, Vector128<short> low, Vector128<short> high) =>
         s + AdvSimd.Arm64.AddPairwise(AdvSimd.AddPairwiseWidening(low), AdvSimd.AddPairwiseWidening(high));
 }
 
@@ -153,8 +153,8 @@ internal readonly struct NeonPairQuads : IQuadDotArm
     private static void Pair(ref Vector128<int> low, ref Vector128<int> high, Vector128<sbyte> w, Vector128<sbyte> v, Vector128<sbyte> x,
         [ConstantExpected(Min = 0, Max = 3)] byte k, [ConstantExpected(Min = 0, Max = 3)] byte j)
     {
-        var g = AdvSimd.DuplicateSelectedScalarToVector128(x.AsInt32(), k).AsSByte();
-        var h = AdvSimd.DuplicateSelectedScalarToVector128(x.AsInt32(), j).AsSByte();
+        var g = NeonQuads.Group(x, k);
+        var h = NeonQuads.Group(x, j);
         // smull2 first: the 64-bit views are then the last uses of w, v, g and h (see NeonQuads.First).
         var upper = AdvSimd.MultiplyWideningUpperAndAdd(AdvSimd.MultiplyWideningUpper(w, g), v, h);
         var lower = AdvSimd.MultiplyWideningLowerAndAdd(AdvSimd.MultiplyWideningLower(w.GetLower(), g.GetLower()), v.GetLower(), h.GetLower());
@@ -164,11 +164,12 @@ internal readonly struct NeonPairQuads : IQuadDotArm
 }
 
 /// <summary>
-/// The arm64 products of eight interleaved rows with <see cref="Q8Activations"/>, with the dot-product
-/// extension (Cortex-A76 and later: a Raspberry Pi 5). A chunk of the layout is two 16-byte registers, rows
-/// 0..3 and rows 4..7, four quant bytes each; one sdot by element pairs it with one group of four activation
-/// bytes (a lane of the 16 loaded), summing the group into every row's int32 lane. Sums start from the block's
-/// offset correction, as on x86, and one conversion and multiply-add per half block follow.
+/// The arm64 products of eight interleaved rows with <see cref="Q8Activations"/>. A chunk of the layout is two
+/// 16-byte registers, rows 0..3 and rows 4..7, four quant bytes each; an <see cref="IQuadDotArm"/> pairs it with
+/// one group of four activation bytes (a lane of the 16 loaded), summing the group into every row's int32 lane:
+/// one sdot by element with the dot-product extension (Cortex-A76 and later, a Raspberry Pi 5), widening
+/// multiplies on plain NEON (a Raspberry Pi 4). Sums start from the block's offset correction, as on x86, and one
+/// conversion and multiply-add per half block follow.
 /// </summary>
 public static unsafe partial class Interleaved8
 {
@@ -198,8 +199,11 @@ public static unsafe partial class Interleaved8
         acc1.Store(y + 4);
     }
 
-    /// <summary>y[t·yStride + 0..7] = rows · x_t for four tokens <paramref name="stride"/> bytes apart: the block's operands are loaded once for the four. Sixteen
-    /// operands and eight accumulators fit sdot's kernels in NEON's 32 registers; <see cref="Dot4HalvesArm"/> serves plain NEON.</summary>
+    /// <summary>
+    /// y[t·yStride + 0..7] = rows · x_t for four tokens <paramref name="stride"/> bytes apart: the block's operands
+    /// are loaded once for the four. Sixteen operands and eight accumulators fit sdot's kernels in NEON's 32
+    /// registers; <see cref="Dot4HalvesArm"/> serves plain NEON.
+    /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     internal static void Dot4Arm<TBlock, TDot>(byte* group, byte* activations, int stride, int n, float* y, int yStride)

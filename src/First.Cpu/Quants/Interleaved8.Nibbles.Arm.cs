@@ -37,7 +37,7 @@ internal readonly unsafe struct Q5_1x8Arm : IInterleavedBlockArm
     public static Vector128<sbyte> Operand(byte* block, int k, int half) => Interleaved8.NibbleOperandArm(block, Interleaved8.MinQuants, Interleaved8.MinHigh, k, half);
 }
 
-/// <summary>The arm64 (sdot) kernels over the nibble layouts: operand extraction, and Q4_1 and Q5_1 against Q8_1 activations.</summary>
+/// <summary>The arm64 kernels (sdot or plain NEON) over the nibble layouts: operand extraction, and Q4_1 and Q5_1 against Q8_1 activations.</summary>
 public static unsafe partial class Interleaved8
 {
     /// <summary>

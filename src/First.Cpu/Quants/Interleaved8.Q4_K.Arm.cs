@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics.Arm;
 namespace First.Cpu.Quants;
 
 /// <summary>
-/// The arm64 products of eight interleaved Q4_K or Q5_K rows with Q8_K activations, with the dot-product extension.
+/// The arm64 products of eight interleaved Q4_K or Q5_K rows with Q8_K activations (sdot or plain NEON: <see cref="IQuadDotArm"/>).
 /// The layout's 32-byte units hold rows 0..3 in their first 16 bytes and rows 4..7 in the next 16, so each half
-/// of the rows is a 16-byte register: sdot by element pairs a nibble operand with one group of four activation
+/// of the rows is a 16-byte register: sdot by element (or its NEON equivalent) pairs a nibble operand with one group of four activation
 /// bytes, a table lookup (tbl) spreads the half's scales and mins into its int32 lanes, and the sums are the x86
 /// kernel's: Σ_g sc_g · Σ q·a in integers, and Σ_g m_g · (Σ a of group g) for the mins.
 /// </summary>

@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics.Arm;
 namespace First.Cpu.Quants;
 
 /// <summary>
-/// The arm64 products of eight interleaved Q6_K rows with Q8_K activations, with the dot-product extension:
+/// The arm64 products of eight interleaved Q6_K rows with Q8_K activations (sdot or plain NEON: <see cref="IQuadDotArm"/>):
 /// each half of the rows (the first or second 16 bytes of every 32-byte unit) is one register; sdot by element
-/// per operand of six-bit levels, mla by the groups' signed scales, and the offset 32 from the activations' sums
+/// (or its NEON equivalent) per operand of six-bit levels, mla by the groups' signed scales, and the offset 32 from the activations' sums
 /// of 16, as on x86.
 /// </summary>
 public static unsafe partial class Interleaved8
