@@ -43,6 +43,20 @@ public sealed class ModelParityTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Models))]
+    public void Logits_of_a_long_story_prompt_match_llama_cpp(string name, float budget)
+    {
+        const string Prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. "
+            + "She wanted to play with it, but it was too high. Lily and Tom went to the park. They saw a big, red ball and a small ball. They wanted to play with the ball, "
+            + "but they did not want to play with the ball. The little dog was sad because he loved to play with his toys.";
+        var path = TestPaths.Model(name);
+        var tokens = ReferenceLlama.Tokenize(path, Prompt, addSpecial: true);
+        using var model = LanguageModel.Open(path);
+        var worst = Compare(model, path, tokens, budget);
+        output.WriteLine($"{name}: {tokens.Length} positions, largest |Δlogit| {worst:G3} (budget {budget})");
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
     public void Logits_of_random_token_sequences_match_llama_cpp(string name, float budget)
     {
         ReferenceLlama.RequireAvailable();

@@ -33,8 +33,11 @@ internal static unsafe class ReferenceLlama
         }
     }
 
-    /// <summary>The logits of every position of <paramref name="tokens"/>, [tokens][vocabulary], from one llama_decode.</summary>
-    public static float[][] Logits(string modelPath, int[] tokens) =>
+    /// <summary>
+    /// The logits of every position of <paramref name="tokens"/>, [tokens][vocabulary], from one llama_decode (in a
+    /// context of <paramref name="contextLength"/> tokens when given, else llama.cpp's default of 512).
+    /// </summary>
+    public static float[][] Logits(string modelPath, int[] tokens, int? contextLength = null) =>
         WithContext(modelPath, threads: null, tokens.Length, (api, model, ctx, batch) =>
         {
             var vocabSize = api.VocabCount(api.GetVocab(model));
@@ -46,7 +49,28 @@ internal static unsafe class ReferenceLlama
             }
 
             return result;
-        });
+        }, contextLength);
+
+    /// <summary>
+    /// The logits after each of <paramref name="steps"/>, [steps][vocabulary]: <paramref name="prompt"/> in one llama_decode,
+    /// then every step token in its own, as decoding runs, with <paramref name="threads"/> threads.
+    /// </summary>
+    public static float[][] StepLogits(string modelPath, int[] prompt, int[] steps, int threads, int contextLength) =>
+        WithContext(modelPath, threads, prompt.Length, (api, model, ctx, batch) =>
+        {
+            var vocabSize = api.VocabCount(api.GetVocab(model));
+            var ids = new List<int>(prompt);
+            Decode(api, ctx, batch, ids, 0, allLogits: false);
+            var result = new float[steps.Length][];
+            for (var i = 0; i < steps.Length; i++)
+            {
+                ids.Add(steps[i]);
+                Decode(api, ctx, batch, ids, ids.Count - 1, allLogits: false);
+                result[i] = new ReadOnlySpan<float>(api.GetLogitsIth(ctx, -1), vocabSize).ToArray();
+            }
+
+            return result;
+        }, contextLength);
 
     /// <summary>
     /// Greedy generation by llama.cpp's library: the prompt (with BOS) in one llama_decode, then one token
@@ -89,10 +113,10 @@ internal static unsafe class ReferenceLlama
     }
 
     /// <summary>
-    /// Loads the model, makes a context with default parameters (and <paramref name="threads"/> when given) and a batch
-    /// of <paramref name="batchCapacity"/> tokens, runs <paramref name="body"/>, and frees all three.
+    /// Loads the model, makes a context with default parameters (and <paramref name="threads"/> and <paramref name="contextLength"/>
+    /// when given) and a batch of <paramref name="batchCapacity"/> tokens, runs <paramref name="body"/>, and frees all three.
     /// </summary>
-    private static T WithContext<T>(string modelPath, int? threads, int batchCapacity, Func<Api, nint, nint, nint, T> body)
+    private static T WithContext<T>(string modelPath, int? threads, int batchCapacity, Func<Api, nint, nint, nint, T> body, int? contextLength = null)
     {
         var api = Require();
         lock (s_gate)
@@ -102,6 +126,11 @@ internal static unsafe class ReferenceLlama
             {
                 Blob contextParams;
                 api.ContextDefaults(&contextParams);
+                if (contextLength is { } c)
+                {
+                    *(uint*)&contextParams = (uint)c; // llama_context_params.n_ctx, its first field since 2023
+                }
+
                 var ctx = api.InitFromModel(model, contextParams);
                 Assert.True(ctx != 0, "llama_init_from_model failed");
                 try

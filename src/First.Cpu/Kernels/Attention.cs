@@ -47,6 +47,24 @@ public unsafe struct AttentionJob
 
     /// <summary>Per-participant scratch, <see cref="Attention.ScratchFloats"/> floats each.</summary>
     public float* Scratch;
+
+    /// <summary>
+    /// Tokens at the start of the batch that llama.cpp computes with ggml's tiled kernel (<see cref="Attention.TiledTokens"/>);
+    /// the others take its one-row path.
+    /// </summary>
+    public int TiledTokens;
+
+    /// <summary>llama.cpp's n_kv: the cells of its attention view (<see cref="Attention.ViewCells"/>); 0 when no split is wanted.</summary>
+    public int ViewCells;
+
+    /// <summary>
+    /// The threads llama.cpp splits one token's cells across when the view has 512 cells or more (its split-KV decode
+    /// path): the cells in that many equal chunks, reduced afterwards. 1 or less: no split.
+    /// </summary>
+    public int KvSplits;
+
+    /// <summary>Room for the split path's partial results, <see cref="Attention.PartialFloats"/> floats.</summary>
+    public float* Partials;
 }
 
 /// <summary>
@@ -54,10 +72,16 @@ public unsafe struct AttentionJob
 /// cache takes scores, softmax and the weighted sum of values in float; a half cache follows ggml's CPU
 /// flash attention (see HalfGroup).
 /// </summary>
-public static unsafe class Attention
+public static unsafe partial class Attention
 {
-    /// <summary>Scratch floats one participant needs: scores for every position (float cache) or a chunk of converted keys and values (half cache).</summary>
-    public static int ScratchFloats(int capacity, int headDim) => Math.Max(capacity, 2 * Chunk * headDim);
+    /// <summary>Scratch floats one participant needs: scores for every position (float cache) or a tile of converted keys and values (half cache).</summary>
+    public static int ScratchFloats(int capacity, int headDim) => Math.Max(capacity, 2 * TileCells * headDim);
+
+    /// <summary>
+    /// Floats <see cref="AttentionJob.Partials"/> needs for <paramref name="heads"/> heads split <paramref name="splits"/> ways:
+    /// per chunk, [heads][headDim] accumulators, then [heads] maxima, then [heads] sums.
+    /// </summary>
+    public static long PartialFloats(int heads, int splits, int headDim) => (long)heads * Math.Max(splits, 1) * (2 + headDim);
 
     /// <summary>Positions whose halves are converted at once for every head of a KV group.</summary>
     private const int Chunk = 32;
@@ -67,6 +91,12 @@ public static unsafe class Attention
     {
         fixed (AttentionJob* p = &job)
         {
+            if (Splits(ref job))
+            {
+                RunSplit(p, pool);
+                return;
+            }
+
             pool.Run(&RunUnits, p);
         }
     }
@@ -92,7 +122,15 @@ public static unsafe class Attention
         var group = job.Heads / job.KvHeads;
         if (job.Half)
         {
-            HalfGroup(ref job, t, g, n, scratch);
+            if (t < job.TiledTokens && Tiles(hd))
+            {
+                TiledGroup(ref job, t, g, n, scratch);
+            }
+            else
+            {
+                HalfGroup(ref job, t, g, 0, n, scratch, job.Output + ((long)t * job.Heads * hd) + (g * group * hd), null);
+            }
+
             return;
         }
 
@@ -128,8 +166,14 @@ public static unsafe class Attention
     /// once for all the group's heads, each head's scores and softmax factors are taken for the whole chunk, and
     /// the accumulators are then updated for all heads together (<see cref="HalfAccumulator.AccumulateHeads"/>).
     /// </summary>
+    /// <remarks>
+    /// Positions <paramref name="from"/>..<paramref name="to"/> − 1 only; into <paramref name="outputs"/> (the group's
+    /// heads, hd apart). With <paramref name="maxima"/> (the split path) the accumulators stay unscaled and each head's
+    /// running maximum M and sum S go to maxima[h] and maxima[heads + h] (h within the group); the queries must then
+    /// already be rounded.
+    /// </remarks>
     [SkipLocalsInit]
-    private static void HalfGroup(ref AttentionJob job, int t, int g, int n, float* scratch)
+    private static void HalfGroup(ref AttentionJob job, int t, int g, int from, int to, float* scratch, float* outputs, float* maxima)
     {
         var hd = job.HeadDimension;
         var group = job.Heads / job.KvHeads;
@@ -140,7 +184,6 @@ public static unsafe class Attention
         var vf = scratch + (Chunk * hd);
         var first = g * group;
         var queries = job.Queries + ((long)t * job.Heads * hd) + (first * hd);
-        var outputs = job.Output + ((long)t * job.Heads * hd) + (first * hd);
         Span<float> m = stackalloc float[group];
         Span<float> sum = stackalloc float[group];
         var rescale = stackalloc float[Chunk * group];
@@ -148,14 +191,17 @@ public static unsafe class Attention
         m.Fill(float.NegativeInfinity);
         sum.Clear();
         new Span<float>(outputs, group * hd).Clear();
-        for (var h = 0; h < group; h++)
+        if (maxima == null)
         {
-            HalfAccumulator.RoundAll(queries + (h * hd), queries + (h * hd), hd); // the queries are not needed unrounded again
+            for (var h = 0; h < group; h++)
+            {
+                HalfAccumulator.RoundAll(queries + (h * hd), queries + (h * hd), hd); // the queries are not needed unrounded again
+            }
         }
 
-        for (var p0 = 0; p0 < n; p0 += Chunk)
+        for (var p0 = from; p0 < to; p0 += Chunk)
         {
-            var count = Math.Min(Chunk, n - p0);
+            var count = Math.Min(Chunk, to - p0);
             Fp16.ToFloats(keys + ((long)p0 * hd), kf, count * hd);
             Fp16.ToFloats(values + ((long)p0 * hd), vf, count * hd);
             for (var h = 0; h < group; h++)
@@ -195,6 +241,13 @@ public static unsafe class Attention
         for (var h = 0; h < group; h++)
         {
             var output = new Span<float>(outputs + (h * hd), hd);
+            if (maxima != null)
+            {
+                maxima[h] = m[h];
+                maxima[job.Heads + h] = sum[h];
+                continue;
+            }
+
             TensorPrimitives.Multiply(output, sum[h] == 0 ? 0 : 1 / sum[h], output);
         }
     }

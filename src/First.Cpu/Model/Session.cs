@@ -73,6 +73,7 @@ public sealed unsafe class Session : IDisposable
             .Max(m => (long)m.ActivationRowBytes);
         Quantized = Alloc<byte>(quantBytes * b);
         AttentionScratch = Alloc<float>((long)Pool.Threads * Attention.ScratchFloats(ContextLength, c.HeadDimension));
+        AttentionPartials = Alloc<float>(Attention.PartialFloats(c.HeadCount, Pool.Threads, c.HeadDimension));
     }
 
     /// <summary>The weights.</summary>
@@ -194,6 +195,14 @@ public sealed unsafe class Session : IDisposable
     internal byte* Quantized { get; }   // [batch][largest activation row]
 
     internal float* AttentionScratch { get; } // [threads][Attention.ScratchFloats]
+
+    internal float* AttentionPartials { get; } // [threads][heads · headDim + 2 · heads]: the split-KV path's chunks
+
+    /// <summary>
+    /// Tokens at the start of the batch in <see cref="Transformer.Forward"/> that llama.cpp would attend with its tiled
+    /// kernel: those in a ubatch of 64 tokens or more of the current <see cref="Evaluate"/> call (one llama_decode).
+    /// </summary>
+    internal int TiledTokens { get; private set; }
 
     /// <summary>
     /// Forgets the sequence (the cache is overwritten from position 0) and gives released layers their cache
@@ -362,11 +371,13 @@ public sealed unsafe class Session : IDisposable
             }
         }
 
+        var tiled = Attention.TiledTokens(tokens.Length, ContextLength);
         fixed (int* ids = tokens)
         {
             for (var start = 0; start < tokens.Length; start += BatchSize)
             {
                 var n = Math.Min(BatchSize, tokens.Length - start);
+                TiledTokens = Math.Clamp(tiled - start, 0, n);
                 var logits = allLogits == null ? null : allLogits + ((long)start * Config.VocabularySize);
                 Transformer.Forward(this, ids + start, n, Position, plan, logits);
                 Position += n;

@@ -110,6 +110,10 @@ internal static unsafe class Transformer
             StartPosition = start,
             Scale = 1f / MathF.Sqrt(hd),
             Scratch = s.AttentionScratch,
+            TiledTokens = s.TiledTokens,
+            ViewCells = Attention.ViewCells(start + n, s.ContextLength),
+            KvSplits = s.Pool.Threads,
+            Partials = s.AttentionPartials,
         };
         Attention.Run(ref job, s.Pool);
         MatMul.Multiply(lw.Output, s.Attended, qLen, n, s.Quantized, s.Normed, d, s.Pool);

@@ -1,0 +1,115 @@
+using First.Cpu.Kernels;
+using First.Tests;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace First.Cpu.Tests;
+
+/// <summary>
+/// Our attention over a half cache against ggml's own GGML_OP_FLASH_ATTN_EXT (llama.cpp's CPU backend, run through
+/// <see cref="ReferenceGgml"/> on the same queries, keys, values and causal mask), bit for bit, on each of the three
+/// paths llama.cpp takes by the shape of the call: one row at a time (fewer than 64 queries), the tiled kernel (64
+/// queries or more, head sizes that are multiples of 16) and the split-KV path (one query over a view of 512 cells or
+/// more, split across the threads).
+/// </summary>
+public sealed unsafe class GgmlAttentionTests(ITestOutputHelper output)
+{
+    /// <summary>One call: shapes, the batch and where it starts, llama.cpp's thread count, the data as a seed.</summary>
+    public sealed record Case(int HeadDim, int Group, int KvHeads, int Tokens, int Start, int Threads, float ValueScale, int Seed)
+    {
+        public override string ToString() => $"hd {HeadDim}, {Group} heads per KV head × {KvHeads}, tokens {Tokens} from {Start}, {Threads} threads, values ×{ValueScale}, seed {Seed}";
+    }
+
+    private static Gen<Case> Cases(Gen<int> headDims, Gen<int> tokens, Gen<int> starts, Gen<int> threads) =>
+        from hd in headDims
+        from perKv in Gen.Elements(1, 2, 4, 8)
+        from kvHeads in Gen.Choose(1, 2)
+        from n in tokens
+        from start in starts
+        from th in threads
+        from valueScale in Gen.Elements(0.5f, 4f, 3000f)
+        from seed in ArbMap.Default.GeneratorFor<int>()
+        select new Case(hd, perKv, kvHeads, n, start, th, valueScale, seed);
+
+    [Fact]
+    public void Short_batches_match_ggml_one_row_path() =>
+        Check(Cases(Gen.Elements(8, 40, 64, 128), Gen.Choose(1, 63), Gen.Elements(0, 1, 31, 64).Or(Gen.Choose(0, 200)), Gen.Choose(1, 3)), 40);
+
+    [Fact]
+    public void Batches_of_64_tokens_or_more_match_ggml_tiled_kernel() =>
+        Check(Cases(Gen.Elements(16, 32, 64, 128), Gen.Choose(64, 150), Gen.Elements(0, 1, 63, 64, 65).Or(Gen.Choose(0, 300)), Gen.Choose(1, 3)), 40);
+
+    [Fact]
+    public void Long_batches_with_head_sizes_ggml_does_not_tile_match_its_one_row_path() =>
+        Check(Cases(Gen.Elements(8, 40, 72), Gen.Choose(64, 100), Gen.Choose(0, 100), Gen.Constant(2)), 10);
+
+    [Fact]
+    public void One_token_over_512_cells_or_more_matches_ggml_split_path() =>
+        Check(Cases(Gen.Elements(8, 64, 128), Gen.Constant(1), Gen.Elements(255, 256, 511, 512).Or(Gen.Choose(255, 1400)), Gen.Choose(1, 4)), 40);
+
+    private void Check(Gen<Case> gen, int count) =>
+        Prop.ForAll(Arb.From(gen), c =>
+        {
+            var (expected, actual) = Run(c);
+            for (var i = 0; i < expected.Length; i++)
+            {
+                Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(actual[i]), $"{c}: output {i} is {actual[i]:R}, ggml's {expected[i]:R}");
+            }
+
+            output.WriteLine($"{c}: {expected.Length} outputs equal");
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(count));
+
+    private static (float[] Expected, float[] Actual) Run(Case c)
+    {
+        const int Context = 4096;
+        var heads = c.Group * c.KvHeads;
+        var hd = c.HeadDim;
+        var cells = Attention.ViewCells(c.Start + c.Tokens, Context); // as llama.cpp views its cache
+        var r = new Random(c.Seed);
+        var keys = new ushort[c.KvHeads * cells * hd];
+        var values = new ushort[keys.Length];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = BitConverter.HalfToUInt16Bits((Half)Normal(r, 1.5));
+            values[i] = BitConverter.HalfToUInt16Bits((Half)Normal(r, c.ValueScale / 3));
+        }
+
+        var queries = Enumerable.Range(0, c.Tokens * heads * hd).Select(_ => (float)Normal(r, 1.5)).ToArray();
+        var mask = new ushort[c.Tokens * cells];
+        for (var t = 0; t < c.Tokens; t++)
+        {
+            for (var p = c.Start + t + 1; p < cells; p++)
+            {
+                mask[(t * cells) + p] = 0xFC00; // −∞
+            }
+        }
+
+        var scale = 1 / MathF.Sqrt(hd);
+        var expected = ReferenceGgml.FlashAttention(queries, keys, values, mask, c.Tokens, heads, c.KvHeads, cells, hd, hd, scale, c.Threads);
+        var actual = new float[queries.Length];
+        var scratch = new float[c.Threads * Attention.ScratchFloats(cells, hd)];
+        var partials = new float[Attention.PartialFloats(heads, c.Threads, hd)];
+        var q = (float[])queries.Clone();
+        fixed (ushort* pk = keys)
+        fixed (ushort* pv = values)
+        fixed (float* pq = q)
+        fixed (float* po = actual)
+        fixed (float* ps = scratch)
+        fixed (float* pp = partials)
+        {
+            var job = new AttentionJob
+            {
+                Queries = pq, Output = po, Keys = pk, Values = pv, Half = true, Capacity = cells, Heads = heads, KvHeads = c.KvHeads,
+                HeadDimension = hd, Tokens = c.Tokens, StartPosition = c.Start, Scale = scale, Scratch = ps,
+                TiledTokens = Attention.TiledTokens(c.Tokens, Context), ViewCells = cells, KvSplits = c.Threads, Partials = pp,
+            };
+            using var pool = new WorkerPool(c.Threads);
+            Attention.Run(ref job, pool);
+        }
+
+        return (expected, actual);
+    }
+
+    private static double Normal(Random r, double sigma) =>
+        sigma * Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());
+}
