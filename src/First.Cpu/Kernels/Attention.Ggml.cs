@@ -22,6 +22,9 @@ public static unsafe partial class Attention
     /// <summary>Query rows and cells of one tile (ggml-cpu/common.h, GGML_FA_TILE_Q and GGML_FA_TILE_KV).</summary>
     private const int TileCells = 64;
 
+    /// <summary>Tokens that share a tile's conversion (ours: small enough to deal the work out evenly).</summary>
+    private const int TileBlock = 16;
+
     /// <summary>
     /// llama.cpp's n_ubatch: a llama_decode call is computed in ubatches of 512 tokens (llama_context_default_params),
     /// or of the context size when that is smaller.
@@ -150,17 +153,17 @@ public static unsafe partial class Attention
     }
 
     /// <summary>
-    /// The heads of KV group <paramref name="g"/> for token <paramref name="t"/> (seeing positions 0..n − 1) as ggml's tiled
+    /// Tokens <paramref name="t0"/>..<paramref name="t1"/> − 1, the heads of KV group <paramref name="g"/>, as ggml's tiled
     /// kernel computes each query row: the query stays float; per tile of 64 cells (from cell 0, in order) each score is one
     /// fused chain over the head's values from +0, times the scale; the tile's maximum updates the running one M, and
     /// when M grows the accumulator and the sum S are multiplied by expf(M_old − M); the probabilities are ggml's vector
     /// e^(s − M) (<see cref="GgmlExp"/>), summed per sixteen lanes as _mm512_reduce_add_ps folds them and over the tile in
     /// double, then added to S; each value lane gains Σ p·v as one fused chain over the tile's cells; at the end ×1/S.
     /// Cells a row cannot see have probability 0 there and are left out. A row's result does not depend on which other
-    /// rows share its tile, so the rows run one at a time here.
+    /// rows share its tile, so the block's rows need not be ggml's; they share each tile's conversion.
     /// </summary>
     [SkipLocalsInit]
-    private static void TiledGroup(ref AttentionJob job, int t, int g, int n, float* scratch)
+    private static void TiledBlock(ref AttentionJob job, int t0, int t1, int g, float* scratch)
     {
         var hd = job.HeadDimension;
         var group = job.Heads / job.KvHeads;
@@ -169,64 +172,80 @@ public static unsafe partial class Attention
         var values = (ushort*)job.Values + headOffset;
         var kt = scratch; // [hd][64], the tile's keys transposed
         var vf = scratch + (TileCells * hd); // [64][hd]
-        var first = g * group;
-        var queries = job.Queries + ((long)t * job.Heads * hd) + (first * hd);
-        var outputs = job.Output + ((long)t * job.Heads * hd) + (first * hd);
-        Span<float> m = stackalloc float[group];
-        Span<float> sum = stackalloc float[group];
+        var rows = (t1 - t0) * group;
+        var m = stackalloc float[rows]; // [token][head]
+        var sum = stackalloc float[rows];
         var p = stackalloc float[TileCells];
-        m.Fill(float.NegativeInfinity);
-        sum.Clear();
-        new Span<float>(outputs, group * hd).Clear();
-        for (var c0 = 0; c0 < n; c0 += TileCells)
+        new Span<float>(m, rows).Fill(float.NegativeInfinity);
+        new Span<float>(sum, rows).Clear();
+        for (var t = t0; t < t1; t++)
         {
-            var count = Math.Min(TileCells, n - c0);
-            TransposeTile(keys + ((long)c0 * hd), kt, count, hd);
-            Fp16.ToFloats(values + ((long)c0 * hd), vf, count * hd);
-            for (var h = 0; h < group; h++)
+            new Span<float>(job.Output + ((long)t * job.Heads * hd) + (g * group * hd), group * hd).Clear();
+        }
+
+        var cells = job.StartPosition + t1; // the last token sees this many
+        for (var c0 = 0; c0 < cells; c0 += TileCells)
+        {
+            var tileCount = Math.Min(TileCells, cells - c0);
+            Fp16.ToFloats(keys + ((long)c0 * hd), vf, tileCount * hd);
+            Transpose(vf, kt, tileCount, hd);
+            Fp16.ToFloats(values + ((long)c0 * hd), vf, tileCount * hd);
+            for (var t = Math.Max(t0, c0 - job.StartPosition); t < t1; t++)
             {
-                var output = outputs + (h * hd);
-                TileScores(queries + (h * hd), kt, hd, job.Scale, p);
-                for (var c = count; c < TileCells; c++)
+                var count = Math.Min(TileCells, job.StartPosition + t + 1 - c0);
+                var queries = job.Queries + ((long)t * job.Heads * hd) + (g * group * hd);
+                var outputs = job.Output + ((long)t * job.Heads * hd) + (g * group * hd);
+                var r = (t - t0) * group;
+                for (var h = 0; h < group; h++)
                 {
-                    p[c] = float.NegativeInfinity;
-                }
+                    var output = outputs + (h * hd);
+                    TileScores(queries + (h * hd), kt, hd, job.Scale, p);
+                    for (var c = count; c < TileCells; c++)
+                    {
+                        p[c] = float.NegativeInfinity;
+                    }
 
-                var tileMax = float.NegativeInfinity;
-                for (var c = 0; c < count; c++)
-                {
-                    tileMax = p[c] > tileMax ? p[c] : tileMax;
-                }
+                    var tileMax = float.NegativeInfinity;
+                    for (var c = 0; c < count; c++)
+                    {
+                        tileMax = p[c] > tileMax ? p[c] : tileMax;
+                    }
 
-                var mNew = MathF.Max(m[h], tileMax);
-                if (mNew > m[h])
-                {
-                    var ms = ExpOrZero(m[h] - mNew);
-                    Scale(output, hd, ms);
-                    sum[h] *= ms;
-                }
+                    var mNew = MathF.Max(m[r + h], tileMax);
+                    if (mNew > m[r + h])
+                    {
+                        var ms = ExpOrZero(m[r + h] - mNew);
+                        Scale(output, hd, ms);
+                        sum[r + h] *= ms;
+                    }
 
-                m[h] = mNew;
-                sum[h] = (float)(sum[h] + Probabilities(p, mNew));
-                AccumulateValues(output, vf, p, count, hd);
+                    m[r + h] = mNew;
+                    sum[r + h] = (float)(sum[r + h] + Probabilities(p, mNew));
+                    AccumulateValues(output, vf, p, count, hd);
+                }
             }
         }
 
-        for (var h = 0; h < group; h++)
+        for (var t = t0; t < t1; t++)
         {
-            Scale(outputs + (h * hd), hd, sum[h] == 0 ? 0 : 1 / sum[h]);
+            var outputs = job.Output + ((long)t * job.Heads * hd) + (g * group * hd);
+            var r = (t - t0) * group;
+            for (var h = 0; h < group; h++)
+            {
+                Scale(outputs + (h * hd), hd, sum[r + h] == 0 ? 0 : 1 / sum[r + h]);
+            }
         }
     }
 
-    /// <summary>kt[d][c] = key c's value d as a float, for the tile's first <paramref name="count"/> cells.</summary>
-    private static void TransposeTile(ushort* keys, float* kt, int count, int hd)
+    /// <summary>kt[d][c] = rows[c][d] for the tile's first <paramref name="count"/> cells.</summary>
+    private static void Transpose(float* rows, float* kt, int count, int hd)
     {
         for (var c = 0; c < count; c++)
         {
-            var k = keys + ((long)c * hd);
+            var k = rows + ((long)c * hd);
             for (var d = 0; d < hd; d++)
             {
-                kt[(d * TileCells) + c] = Fp16.ToFloat(k[d]);
+                kt[(d * TileCells) + c] = k[d];
             }
         }
     }

@@ -105,12 +105,22 @@ public static unsafe partial class Attention
     {
         ref var job = ref Unsafe.AsRef<AttentionJob>(context);
         // Units (token, KV head) are dealt out in turn: later tokens see more positions, so contiguous
-        // shares would leave the first participant idle.
-        var units = job.Tokens * job.KvHeads;
+        // shares would leave the first participant idle. Tiled tokens come in blocks that share each tile's conversion.
+        var tiled = job.Half && Tiles(job.HeadDimension) ? job.TiledTokens : 0;
+        var blocks = (tiled + TileBlock - 1) / TileBlock;
+        var units = (blocks + job.Tokens - tiled) * job.KvHeads;
         var scratch = job.Scratch + ((long)index * ScratchFloats(job.Capacity, job.HeadDimension));
         for (var u = index; u < units; u += count)
         {
-            Unit(ref job, u / job.KvHeads, u % job.KvHeads, scratch);
+            int unit = u / job.KvHeads, g = u % job.KvHeads;
+            if (unit < blocks)
+            {
+                TiledBlock(ref job, unit * TileBlock, Math.Min((unit + 1) * TileBlock, tiled), g, scratch);
+            }
+            else
+            {
+                Unit(ref job, tiled + unit - blocks, g, scratch);
+            }
         }
     }
 
@@ -122,15 +132,7 @@ public static unsafe partial class Attention
         var group = job.Heads / job.KvHeads;
         if (job.Half)
         {
-            if (t < job.TiledTokens && Tiles(hd))
-            {
-                TiledGroup(ref job, t, g, n, scratch);
-            }
-            else
-            {
-                HalfGroup(ref job, t, g, 0, n, scratch, job.Output + ((long)t * job.Heads * hd) + (g * group * hd), null);
-            }
-
+            HalfGroup(ref job, t, g, 0, n, scratch, job.Output + ((long)t * job.Heads * hd) + (g * group * hd), null);
             return;
         }
 
