@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using First.Cpu.Quants;
 
 namespace First.Cpu.Kernels;
@@ -157,7 +156,7 @@ public static unsafe partial class Attention
     /// kernel computes each query row: the query stays float; per tile of 64 cells (from cell 0, in order) each score is one
     /// fused chain over the head's values from +0, times the scale; the tile's maximum updates the running one M, and
     /// when M grows the accumulator and the sum S are multiplied by expf(M_old − M); the probabilities are ggml's vector
-    /// e^(s − M) (<see cref="GgmlExp"/>), summed per sixteen lanes as _mm512_reduce_add_ps folds them and over the tile in
+    /// e^(s − M) (<see cref="Elementwise.GgmlExp"/>), summed per sixteen lanes as _mm512_reduce_add_ps folds them and over the tile in
     /// double, then added to S; each value lane gains Σ p·v as one fused chain over the tile's cells; at the end ×1/S.
     /// Cells a row cannot see have probability 0 there and are left out. A row's result does not depend on which other
     /// rows share its tile, so the block's rows need not be ggml's; they share each tile's conversion.
@@ -285,11 +284,11 @@ public static unsafe partial class Attention
     private static double Probabilities(float* p, float max)
     {
         double sum = 0;
-        if (Avx512F.IsSupported)
+        if (Vector512.IsHardwareAccelerated)
         {
             for (var c = 0; c < TileCells; c += 16)
             {
-                var e = GgmlExp.Vector(Vector512.Load(p + c) - Vector512.Create(max));
+                var e = Elementwise.Exp(Vector512.Load(p + c) - Vector512.Create(max));
                 e.Store(p + c);
                 var half = e.GetLower() + e.GetUpper();
                 sum += F16.ReduceAdd4(half.GetLower() + half.GetUpper());
@@ -301,10 +300,10 @@ public static unsafe partial class Attention
         for (var c = 0; c < TileCells; c += 16)
         {
             var m = Vector128.Create(max);
-            var e0 = GgmlExp.Vector(Vector128.Load(p + c) - m);
-            var e1 = GgmlExp.Vector(Vector128.Load(p + c + 4) - m);
-            var e2 = GgmlExp.Vector(Vector128.Load(p + c + 8) - m);
-            var e3 = GgmlExp.Vector(Vector128.Load(p + c + 12) - m);
+            var e0 = Elementwise.Exp(Vector128.Load(p + c) - m);
+            var e1 = Elementwise.Exp(Vector128.Load(p + c + 4) - m);
+            var e2 = Elementwise.Exp(Vector128.Load(p + c + 8) - m);
+            var e3 = Elementwise.Exp(Vector128.Load(p + c + 12) - m);
             e0.Store(p + c);
             e1.Store(p + c + 4);
             e2.Store(p + c + 8);

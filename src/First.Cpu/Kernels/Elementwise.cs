@@ -239,7 +239,7 @@ public static class Elementwise
     // The vector forms of GgmlExp. 2^n is applied in two steps, 2^(n/2) and then 2^(n − n/2): the first product
     // is exact (j·2^(n/2) stays a normal float for |n| ≤ 192), the second rounds once, as vscalefps and GgmlExp's
     // double product do, also where 2^n alone is not a normal float.
-    private static Vector512<float> Exp(Vector512<float> x)
+    internal static Vector512<float> Exp(Vector512<float> x)
     {
         var z = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(Shift));
         var n = z - Vector512.Create(Shift);
@@ -256,7 +256,7 @@ public static class Elementwise
         return Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Abs(n), Vector512.Create(192f)), saturated, scaled);
     }
 
-    private static Vector256<float> Exp(Vector256<float> x)
+    internal static Vector256<float> Exp(Vector256<float> x)
     {
         var z = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Shift));
         var n = z - Vector256.Create(Shift);
@@ -273,7 +273,7 @@ public static class Elementwise
         return Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Abs(n), Vector256.Create(192f)), saturated, scaled);
     }
 
-    private static Vector128<float> Exp(Vector128<float> x)
+    internal static Vector128<float> Exp(Vector128<float> x)
     {
         var z = Vector128.FusedMultiplyAdd(x, Vector128.Create(Log2E), Vector128.Create(Shift));
         var n = z - Vector128.Create(Shift);
