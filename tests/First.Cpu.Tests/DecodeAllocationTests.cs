@@ -9,16 +9,17 @@ namespace First.Cpu.Tests;
 public sealed class DecodeAllocationTests
 {
     [Theory]
-    [InlineData("stories260K.gguf", KvCacheType.F16, 0f, false)]
-    [InlineData("stories260K-Q4_0.gguf", KvCacheType.F32, 0.8f, false)]
-    [InlineData("stories260K-Q8_0.gguf", KvCacheType.F16, 0.8f, false)]
-    [InlineData("stories260K-Q8_0.gguf", KvCacheType.F16, 0.8f, true)]
-    [InlineData("synth:tinyllama-1.1b:q4_0", KvCacheType.F16, 0.8f, false)] // heads of 64: the 512-bit attention paths
-    public void Sixty_four_decode_steps_allocate_nothing(string file, KvCacheType cache, float temperature, bool skipWithAdapters)
+    [InlineData("stories260K.gguf", KvCacheType.F16, 0f, false, 0)]
+    [InlineData("stories260K-Q4_0.gguf", KvCacheType.F32, 0.8f, false, 0)]
+    [InlineData("stories260K-Q8_0.gguf", KvCacheType.F16, 0.8f, false, 0)]
+    [InlineData("stories260K-Q8_0.gguf", KvCacheType.F16, 0.8f, true, 0)]
+    [InlineData("synth:tinyllama-1.1b:q4_0", KvCacheType.F16, 0.8f, false, 0)] // heads of 64: the 512-bit attention paths
+    [InlineData("synth:tinyllama-1.1b:q4_0", KvCacheType.F16, 0.8f, false, 300)] // past 256 cells: llama.cpp's split-KV decode
+    public void Sixty_four_decode_steps_allocate_nothing(string file, KvCacheType cache, float temperature, bool skipWithAdapters, int depth)
     {
         var path = file.Split(':') is ["synth", var preset, var type] ? SynthParityTests.Synth(preset, type, layers: 2) : TestPaths.Model(file);
         using var model = LanguageModel.Open(path);
-        using var session = model.CreateSession(new SessionOptions { Threads = 2, ContextLength = 320, KvCacheType = cache });
+        using var session = model.CreateSession(new SessionOptions { Threads = 2, ContextLength = 320 + depth, KvCacheType = cache });
         if (skipWithAdapters)
         {
             // FiRST decoding: a skipped layer, LoRA adapters on the others.
@@ -28,7 +29,8 @@ public sealed class DecodeAllocationTests
 
         var sampler = new Sampler(model.Config.VocabularySize, new SamplerOptions { Temperature = temperature, Seed = 7, RepeatPenalty = 1.1f });
         var token = model.Tokenizer.Vocabulary.Bos;
-        session.Prefill([token]);
+        var random = new Random(depth);
+        session.Prefill([token, .. Enumerable.Range(0, depth).Select(_ => random.Next(model.Config.VocabularySize))]);
         var bytes = 0;
 
         void Steps(int count)
