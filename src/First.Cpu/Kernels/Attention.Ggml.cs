@@ -76,15 +76,14 @@ public static unsafe partial class Attention
     {
         ref var job = ref Unsafe.AsRef<AttentionJob>(context);
         var scratch = job.Scratch + ((long)index * ScratchFloats(job.Capacity, job.HeadDimension));
-        var chunk = (job.ViewCells + job.KvSplits - 1) / job.KvSplits;
+        var chunk = SplitCells(ref job);
         var n = job.StartPosition + 1;
         var group = job.Heads / job.KvHeads;
         var hd = job.HeadDimension;
         for (var u = index; u < job.KvHeads * job.KvSplits; u += count)
         {
             int c = u / job.KvHeads, g = u % job.KvHeads;
-            var block = job.Partials + ((long)c * job.Heads * (hd + 2));
-            var maxima = block + ((long)job.Heads * hd) + (g * group);
+            var maxima = PartialMaxima(ref job, c) + (g * group);
             var from = c * chunk;
             var to = Math.Min(Math.Min(from + chunk, job.ViewCells), n);
             if (from >= to)
@@ -95,9 +94,18 @@ public static unsafe partial class Attention
                 continue;
             }
 
-            HalfGroup(ref job, 0, g, from, to, scratch, block + (g * group * hd), maxima);
+            HalfGroup(ref job, 0, g, from, to, scratch, PartialChunk(ref job, c) + (g * group * hd), maxima);
         }
     }
+
+    /// <summary>Cells per chunk of the split path: ⌈n_kv / threads⌉, as ggml cuts them.</summary>
+    private static int SplitCells(ref AttentionJob job) => (job.ViewCells + job.KvSplits - 1) / job.KvSplits;
+
+    /// <summary>Chunk <paramref name="c"/>'s partial results (<see cref="PartialFloats"/>): first the [heads][headDim] accumulators.</summary>
+    private static float* PartialChunk(ref AttentionJob job, int c) => job.Partials + ((long)c * job.Heads * (job.HeadDimension + 2));
+
+    /// <summary>Chunk <paramref name="c"/>'s [heads] running maxima, followed by its [heads] sums.</summary>
+    private static float* PartialMaxima(ref AttentionJob job, int c) => PartialChunk(ref job, c) + ((long)job.Heads * job.HeadDimension);
 
     /// <summary>
     /// The chunks combined in order (ggml_flash_attn_ext_reduce_partials): skipping empty ones, each rescales the running
@@ -106,7 +114,7 @@ public static unsafe partial class Attention
     private static void Combine(ref AttentionJob job)
     {
         var hd = job.HeadDimension;
-        var chunk = (job.ViewCells + job.KvSplits - 1) / job.KvSplits;
+        var chunk = SplitCells(ref job);
         for (var h = 0; h < job.Heads; h++)
         {
             var output = job.Output + ((long)h * hd);
@@ -119,9 +127,9 @@ public static unsafe partial class Attention
                     continue;
                 }
 
-                var block = job.Partials + ((long)c * job.Heads * (hd + 2));
-                var mc = block[((long)job.Heads * hd) + h];
-                var sc = block[((long)job.Heads * hd) + job.Heads + h];
+                var maxima = PartialMaxima(ref job, c);
+                var mc = maxima[h];
+                var sc = maxima[job.Heads + h];
                 if (sc == 0)
                 {
                     continue;
@@ -130,7 +138,7 @@ public static unsafe partial class Attention
                 var mNew = MathF.Max(m, mc);
                 var scaleOld = ExpOrZero(m - mNew);
                 var scaleNew = ExpOrZero(mc - mNew);
-                var acc = block + ((long)h * hd);
+                var acc = PartialChunk(ref job, c) + ((long)h * hd);
                 for (var d = 0; d < hd; d++)
                 {
                     output[d] = MathF.FusedMultiplyAdd(output[d], scaleOld, acc[d] * scaleNew);
@@ -142,11 +150,7 @@ public static unsafe partial class Attention
 
             if (sum != 0)
             {
-                var inverse = 1 / sum;
-                for (var d = 0; d < hd; d++)
-                {
-                    output[d] *= inverse;
-                }
+                Elementwise.Scale(new Span<float>(output, hd), 1 / sum);
             }
         }
     }
@@ -214,7 +218,7 @@ public static unsafe partial class Attention
                     if (mNew > m[r + h])
                     {
                         var ms = ExpOrZero(m[r + h] - mNew);
-                        Scale(output, hd, ms);
+                        Elementwise.Scale(new Span<float>(output, hd), ms);
                         sum[r + h] *= ms;
                     }
 
@@ -231,7 +235,7 @@ public static unsafe partial class Attention
             var r = (t - t0) * group;
             for (var h = 0; h < group; h++)
             {
-                Scale(outputs + (h * hd), hd, sum[r + h] == 0 ? 0 : 1 / sum[r + h]);
+                Elementwise.Scale(new Span<float>(outputs + (h * hd), hd), sum[r + h] == 0 ? 0 : 1 / sum[r + h]);
             }
         }
     }
@@ -328,15 +332,6 @@ public static unsafe partial class Attention
             }
 
             acc.Store(output + d);
-        }
-    }
-
-    /// <summary>x[0..n) ·= factor (ggml_vec_scale_f32: one multiply each).</summary>
-    private static void Scale(float* x, int n, float factor)
-    {
-        for (var i = 0; i < n; i++)
-        {
-            x[i] *= factor;
         }
     }
 }

@@ -199,12 +199,6 @@ public sealed unsafe class Session : IDisposable
     internal float* AttentionPartials { get; } // [threads][heads · headDim + 2 · heads]: the split-KV path's chunks
 
     /// <summary>
-    /// Tokens at the start of the batch in <see cref="Transformer.Forward"/> that llama.cpp would attend with its tiled
-    /// kernel: those in a ubatch of 64 tokens or more of the current <see cref="Evaluate"/> call (one llama_decode).
-    /// </summary>
-    internal int TiledTokens { get; private set; }
-
-    /// <summary>
     /// Forgets the sequence (the cache is overwritten from position 0) and gives released layers their cache
     /// back. The plans stay: a forced plan holds for the next sequence too, and routers decide anew at prefill.
     /// </summary>
@@ -371,15 +365,15 @@ public sealed unsafe class Session : IDisposable
             }
         }
 
+        // One call is one llama_decode: its ubatches of 64 tokens or more are attended by ggml's tiled kernel.
         var tiled = Attention.TiledTokens(tokens.Length, ContextLength);
         fixed (int* ids = tokens)
         {
             for (var start = 0; start < tokens.Length; start += BatchSize)
             {
                 var n = Math.Min(BatchSize, tokens.Length - start);
-                TiledTokens = Math.Clamp(tiled - start, 0, n);
                 var logits = allLogits == null ? null : allLogits + ((long)start * Config.VocabularySize);
-                Transformer.Forward(this, ids + start, n, Position, plan, logits);
+                Transformer.Forward(this, ids + start, n, Position, Math.Clamp(tiled - start, 0, n), plan, logits);
                 Position += n;
             }
         }

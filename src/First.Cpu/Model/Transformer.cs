@@ -14,8 +14,9 @@ internal static unsafe class Transformer
     /// <summary>
     /// Evaluates <paramref name="n"/> ≤ BatchSize tokens at positions start..start+n−1. With
     /// <paramref name="allLogits"/> null only the last token's logits are computed, into the session's buffer.
+    /// The first <paramref name="tiledTokens"/> are attended as llama.cpp's tiled kernel does (Attention.TiledTokens).
     /// </summary>
-    public static void Forward(Session s, int* tokens, int n, int start, LayerPlan plan, float* allLogits)
+    public static void Forward(Session s, int* tokens, int n, int start, int tiledTokens, LayerPlan plan, float* allLogits)
     {
         var c = s.Config;
         var w = s.Weights;
@@ -43,7 +44,7 @@ internal static unsafe class Transformer
             var skipNow = s.Route(l, n, start);
             if (plan.Runs(l) && !skipNow)
             {
-                Layer(s, w.Layers[l], l, n, start, adapters);
+                Layer(s, w.Layers[l], l, n, start, tiledTokens, adapters);
             }
         }
 
@@ -61,7 +62,7 @@ internal static unsafe class Transformer
         }
     }
 
-    private static void Layer(Session s, LayerWeights lw, int layer, int n, int start, Routing.AdapterSet? adapters)
+    private static void Layer(Session s, LayerWeights lw, int layer, int n, int start, int tiledTokens, Routing.AdapterSet? adapters)
     {
         var c = s.Config;
         var d = c.EmbeddingLength;
@@ -110,7 +111,7 @@ internal static unsafe class Transformer
             StartPosition = start,
             Scale = 1f / MathF.Sqrt(hd),
             Scratch = s.AttentionScratch,
-            TiledTokens = s.TiledTokens,
+            TiledTokens = tiledTokens,
             ViewCells = Attention.ViewCells(start + n, s.ContextLength),
             KvSplits = s.Pool.Threads,
             Partials = s.AttentionPartials,
