@@ -30,30 +30,16 @@ public sealed class ModelParityTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Models))]
-    public void Logits_of_a_story_prompt_match_llama_cpp(string name, float budget)
-    {
-        const string Prompt = "The little dog was sad because he loved to play with his toys. One day, he saw a big, red ball in the park. The ball was very small and had a big";
-        var path = TestPaths.Model(name);
-        var tokens = ReferenceLlama.Tokenize(path, Prompt, addSpecial: true);
-        using var model = LanguageModel.Open(path);
-        Assert.Equal(tokens, model.Tokenizer.Encode(Prompt));
-        var worst = Compare(model, path, tokens, budget);
-        output.WriteLine($"{name}: {tokens.Length} positions, largest |Δlogit| {worst:G3} (budget {budget})");
-    }
+    public void Logits_of_a_story_prompt_match_llama_cpp(string name, float budget) =>
+        ComparePrompt(name, budget, "The little dog was sad because he loved to play with his toys. One day, he saw a big, red ball in the park. The ball was very small and had a big");
 
     [Theory]
     [MemberData(nameof(Models))]
-    public void Logits_of_a_long_story_prompt_match_llama_cpp(string name, float budget)
-    {
-        const string Prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. "
+    public void Logits_of_a_long_story_prompt_match_llama_cpp(string name, float budget) =>
+        // 138 positions, in one llama_decode: past 64 tokens, but head size 8 is never tiled (see LongContextParityTests).
+        ComparePrompt(name, budget, "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. "
             + "She wanted to play with it, but it was too high. Lily and Tom went to the park. They saw a big, red ball and a small ball. They wanted to play with the ball, "
-            + "but they did not want to play with the ball. The little dog was sad because he loved to play with his toys.";
-        var path = TestPaths.Model(name);
-        var tokens = ReferenceLlama.Tokenize(path, Prompt, addSpecial: true);
-        using var model = LanguageModel.Open(path);
-        var worst = Compare(model, path, tokens, budget);
-        output.WriteLine($"{name}: {tokens.Length} positions, largest |Δlogit| {worst:G3} (budget {budget})");
-    }
+            + "but they did not want to play with the ball. The little dog was sad because he loved to play with his toys.");
 
     [Theory]
     [MemberData(nameof(Models))]
@@ -71,6 +57,17 @@ public sealed class ModelParityTests(ITestOutputHelper output)
             var worst = Compare(model, path, c.Tokens, budget);
             output.WriteLine($"{c}: largest |Δlogit| {worst:G3}");
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(12));
+    }
+
+    /// <summary>The prompt tokenized by both (which must agree), then <see cref="Compare"/>.</summary>
+    private void ComparePrompt(string name, float budget, string prompt)
+    {
+        var path = TestPaths.Model(name);
+        var tokens = ReferenceLlama.Tokenize(path, prompt, addSpecial: true);
+        using var model = LanguageModel.Open(path);
+        Assert.Equal(tokens, model.Tokenizer.Encode(prompt));
+        var worst = Compare(model, path, tokens, budget);
+        output.WriteLine($"{name}: {tokens.Length} positions, largest |Δlogit| {worst:G3} (budget {budget})");
     }
 
     private static float Compare(LanguageModel model, string path, int[] tokens, float budget)
