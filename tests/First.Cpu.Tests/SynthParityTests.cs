@@ -52,13 +52,8 @@ public sealed class SynthParityTests(ITestOutputHelper output)
             {
                 var row = actual.AsSpan(t * n, n);
                 var reference = expected[t];
-                var scale = reference.Max(Math.Abs);
-                var budget = Budget * scale;
-                for (var i = 0; i < n; i++)
-                {
-                    worst = Math.Max(worst, Math.Abs(row[i] - reference[i]) / scale);
-                }
-
+                var budget = Budget * reference.Max(Math.Abs);
+                worst = Math.Max(worst, RelativeDifference(row, reference));
                 var ours = Sampler.ArgMax(row);
                 var theirs = Sampler.ArgMax(reference);
                 Assert.True(ours == theirs || reference[ours] >= reference[theirs] - budget,
@@ -68,6 +63,19 @@ public sealed class SynthParityTests(ITestOutputHelper output)
             output.WriteLine($"{preset} {type} {c}: largest |Δ| / max|logit| = {worst:G3}");
             Assert.True(worst <= Budget, $"largest logit difference is {worst:P2} of the largest logit");
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(5));
+    }
+
+    /// <summary>The largest |actual − reference| over a row of logits, as a fraction of the largest |reference|.</summary>
+    internal static double RelativeDifference(ReadOnlySpan<float> actual, float[] reference)
+    {
+        var scale = reference.Max(Math.Abs);
+        var worst = 0.0;
+        for (var i = 0; i < reference.Length; i++)
+        {
+            worst = Math.Max(worst, Math.Abs(actual[i] - reference[i]) / scale);
+        }
+
+        return worst;
     }
 
     /// <summary>
@@ -148,7 +156,7 @@ public sealed class LongContextParityTests(ITestOutputHelper output)
         var n = model.Config.VocabularySize;
         var actual = new float[tokens.Length * n];
         session.EvaluateAll(tokens, actual);
-        var worst = Enumerable.Range(0, tokens.Length).Max(t => Worst(actual.AsSpan(t * n, n), expected[t]));
+        var worst = Enumerable.Range(0, tokens.Length).Max(t => SynthParityTests.RelativeDifference(actual.AsSpan(t * n, n), expected[t]));
         output.WriteLine($"{length} tokens: largest |Δ| / max|logit| = {worst:G3}");
         Assert.True(worst <= Budget, $"largest logit difference is {worst:G3} of the largest logit (budget {Budget})");
     }
@@ -170,7 +178,7 @@ public sealed class LongContextParityTests(ITestOutputHelper output)
         session.Prefill(prompt);
         for (var i = 0; i < steps.Length; i++)
         {
-            var worst = Worst(session.Decode(steps[i]), expected[i]);
+            var worst = SynthParityTests.RelativeDifference(session.Decode(steps[i]), expected[i]);
             output.WriteLine($"position {promptLength + i}: largest |Δ| / max|logit| = {worst:G3}");
             Assert.True(worst <= Budget, $"position {promptLength + i}: largest logit difference is {worst:G3} of the largest logit (budget {Budget})");
         }
@@ -180,17 +188,5 @@ public sealed class LongContextParityTests(ITestOutputHelper output)
     {
         var r = new Random(seed);
         return Enumerable.Range(0, length).Select(_ => r.Next(model.Config.VocabularySize)).ToArray();
-    }
-
-    private static double Worst(ReadOnlySpan<float> actual, float[] reference)
-    {
-        var scale = reference.Max(Math.Abs);
-        var worst = 0.0;
-        for (var i = 0; i < reference.Length; i++)
-        {
-            worst = Math.Max(worst, Math.Abs(actual[i] - reference[i]) / scale);
-        }
-
-        return worst;
     }
 }
