@@ -28,7 +28,7 @@ public unsafe class MatMulBenchmark : IThroughput
     private byte* _scratch;
     private WorkerPool? _pool;
 
-    /// <summary>A format and a path, e.g. "Q4_0 AvxVnni" (row by row) or "Q4_0 Avx512 8-row" (<see cref="Interleaved8"/>, rows in eights).</summary>
+    /// <summary>A format and a path, e.g. "Q4_0 AvxVnni" (row by row) or "Q4_0 Avx512+Avx2 8-row" (<see cref="Interleaved8"/>, rows in eights).</summary>
     [ParamsSource(nameof(Kernels))]
     public string Kernel { get; set; } = "Q4_0 Scalar";
 
@@ -42,7 +42,10 @@ public unsafe class MatMulBenchmark : IThroughput
     public static IEnumerable<string> Kernels() =>
         new[] { GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q6_K }.SelectMany(type =>
             KernelRegistry.AllDots.Where(k => k.Type == type && k.IsSupported && k.Path != KernelPath.Scalar).Select(k => $"{type} {k.Path}")
-                .Concat(KernelRegistry.AllInterleaved.Where(k => k.Type == type && k.IsSupported).Select(k => $"{type} {k.Path} 8-row")));
+                .Concat(KernelRegistry.AllInterleaved.Where(k => k.Type == type && k.IsSupported).Select(k => $"{type} {PathOf(k)} 8-row")));
+
+    /// <summary>The path as the case names it: "Avx2", or "Avx512+Avx2" for a kernel that also needs a second path.</summary>
+    private static string PathOf(InterleavedKernel k) => k.AlsoNeeds is { } also ? $"{k.Path}+{also}" : $"{k.Path}";
 
     private GgmlType Type => Enum.Parse<GgmlType>(Kernel.Split(' ')[0]);
 
@@ -81,11 +84,10 @@ public unsafe class MatMulBenchmark : IThroughput
         }
 
         var interleaved = Kernel.EndsWith(" 8-row", StringComparison.Ordinal);
-        var forced = Enum.Parse<KernelPath>(Path);
         _matrices = [.. Enumerable.Range(0, _copies).Select(c => new QuantMatrix(_weights + (c * bytes), type, Rows, Cols))
             .Select(m => interleaved
-                ? m.WithInterleavedKernel(KernelRegistry.AllInterleaved.First(k => k.Type == type && k.Path == forced))
-                : m.WithKernel(KernelRegistry.AllDots.First(k => k.Type == type && k.Path == forced)))];
+                ? m.WithInterleavedKernel(KernelRegistry.AllInterleaved.First(k => k.Type == type && PathOf(k) == Path))
+                : m.WithKernel(KernelRegistry.AllDots.First(k => k.Type == type && $"{k.Path}" == Path)))];
         _x = (float*)NativeMemory.AlignedAlloc((nuint)(sizeof(float) * Cols * Tokens), 64);
         for (var i = 0; i < Cols * Tokens; i++)
         {

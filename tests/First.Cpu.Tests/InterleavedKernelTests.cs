@@ -322,31 +322,33 @@ public sealed unsafe class InterleavedKernelTests
         }
     }
 
-    [Fact]
-    public void The_avx512_prefill_kernel_serves_avx_vnni_rows_where_it_pays_or_is_forced_and_nowhere_else()
+    [Theory]
+    [InlineData(KernelPath.AvxVnni)]
+    [InlineData(KernelPath.Avx2)]
+    public void The_avx512_prefill_kernels_serve_avx_vnni_or_avx2_rows_where_they_pay_or_are_forced_and_nowhere_else(KernelPath rowPath)
     {
-        var wide = KernelRegistry.AllInterleaved.Single(k => k.Type == GgmlType.Q4_0 && k.Path == KernelPath.Avx512);
+        var wide = KernelRegistry.AllInterleaved.Single(k => k.Type == GgmlType.Q4_0 && k.Path == KernelPath.Avx512 && k.AlsoNeeds == rowPath);
         if (!wide.IsSupported)
         {
-            Assert.Skip($"{wide.Name}: this host cannot run the AVX-512 and AVX-VNNI paths (it offers {KernelRegistry.Describe()})");
+            Assert.Skip($"{wide.Name}: this host cannot run the AVX-512 and {rowPath} paths (it offers {KernelRegistry.Describe()})");
         }
 
+        var narrow = $"Q4_0.DotInterleaved{rowPath}";
         var asked = 0;
         string? Chosen(GgmlType type, KernelPath rowPath, KernelPath? forced, bool pays) =>
             KernelRegistry.ChooseInterleaved(type, rowPath, forced, () => { asked++; return pays; })?.Name;
 
-        Assert.Equal(wide.Name, Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, null, pays: true));
-        Assert.Equal("Q4_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, null, pays: false));
+        Assert.Equal(wide.Name, Chosen(GgmlType.Q4_0, rowPath, null, pays: true));
+        Assert.Equal(narrow, Chosen(GgmlType.Q4_0, rowPath, null, pays: false));
         Assert.Equal(2, asked);
-        Assert.Equal(wide.Name, Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, KernelPath.Avx512, pays: false));
-        Assert.Equal("Q4_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q4_0, KernelPath.AvxVnni, KernelPath.AvxVnni, pays: true));
-        Assert.Equal("Q4_0.DotInterleavedAvx2", Chosen(GgmlType.Q4_0, KernelPath.Avx2, null, pays: true));
-        Assert.Equal("Q8_0.DotInterleavedAvxVnni", Chosen(GgmlType.Q8_0, KernelPath.AvxVnni, null, pays: true));
-        Assert.Null(Chosen(GgmlType.F16, KernelPath.AvxVnni, null, pays: true));
+        Assert.Equal(wide.Name, Chosen(GgmlType.Q4_0, rowPath, KernelPath.Avx512, pays: false));
+        Assert.Equal(narrow, Chosen(GgmlType.Q4_0, rowPath, rowPath, pays: true));
+        Assert.Equal($"Q8_0.DotInterleaved{rowPath}", Chosen(GgmlType.Q8_0, rowPath, null, pays: true)); // no 512-bit Q8_0 kernel
+        Assert.Null(Chosen(GgmlType.F16, rowPath, null, pays: true));
         Assert.Equal(2, asked); // only where an AVX-512 kernel exists and nothing forces the answer
 
         // The measurement behind the unforced answer: a time ratio, taken once.
-        Assert.True(KernelRegistry.WideIntegerTime is > 0 and < 100, $"{KernelRegistry.WideIntegerTime}");
+        Assert.True(KernelRegistry.WideIntegerTime(rowPath) is > 0 and < 100, $"{KernelRegistry.WideIntegerTime(rowPath)}");
     }
 
     private static InterleavedKernel Runnable(string name)

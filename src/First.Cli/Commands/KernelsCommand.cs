@@ -19,10 +19,10 @@ internal static class KernelsCommand
                 Console.Out.WriteLine($"forced        {KernelRegistry.Variable}={forced.Value.ToString().ToLowerInvariant()}");
             }
 
-            if (KernelRegistry.WideIntegerTime is { } wide)
+            if (KernelRegistry.WideRowPath is { } rows && KernelRegistry.WideIntegerTime(rows) is { } wide)
             {
-                var verdict = KernelRegistry.WideIntegerPays ? "used where a format has them" : "not used here";
-                Console.Out.WriteLine($"avx512 prefill {wide:0.00}x the time of avx-vnni's on this cpu: {verdict}");
+                var verdict = KernelRegistry.WideIntegerPays(rows) ? "used where a format has them" : "not used here";
+                Console.Out.WriteLine($"avx512 prefill {wide:0.00}x the time of {rows.ToString().ToLowerInvariant()}'s on this cpu: {verdict}");
             }
 
             foreach (var format in QuantFormats.All.Where(f => f.IsWeightFormat).OrderBy(f => f.Type))

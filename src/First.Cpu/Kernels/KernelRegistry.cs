@@ -240,23 +240,40 @@ public static unsafe class KernelRegistry
     ];
 
     // Best first. A format without an entry for the chosen path multiplies row by row (DotKernel). The AVX-512
-    // entries serve formats whose row kernels run on AVX-VNNI, where 512-bit integer work pays (WideIntegerPays).
+    // entries multiply many tokens with 512-bit vpmaddubsw/vpmaddwd (AVX-512BW, no VNNI) and one token with the
+    // row path's kernels: AVX-VNNI's where the CPU has it (Zen 5, Alder Lake and later), AVX2's where it has
+    // AVX-512 without AVX-VNNI (Zen 4, Ice Lake, Cascade Lake). They are taken where 512-bit integer work pays
+    // against that row path (WideIntegerPays).
     private static readonly InterleavedKernel[] s_interleaved =
     [
-        new(GgmlType.Q4_0, KernelPath.Avx512, "Q4_0.DotInterleavedAvx512", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni,
+        new(GgmlType.Q4_0, KernelPath.Avx512, "Q4_0.DotInterleavedAvx512AvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni,
             &Q4_0.Dot4PairInterleavedAvxVnni, &Q4_0.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
-        new(GgmlType.Q5_0, KernelPath.Avx512, "Q5_0.DotInterleavedAvx512", &Q5_0.DotInterleavedAvxVnni, &Q5_0.Dot4InterleavedAvxVnni,
+        new(GgmlType.Q5_0, KernelPath.Avx512, "Q5_0.DotInterleavedAvx512AvxVnni", &Q5_0.DotInterleavedAvxVnni, &Q5_0.Dot4InterleavedAvxVnni,
             &Q5_0.Dot4PairInterleavedAvxVnni, &Q5_0.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
-        new(GgmlType.Q4_1, KernelPath.Avx512, "Q4_1.DotInterleavedAvx512", &Q4_1.DotInterleavedAvxVnni, &Q4_1.Dot4InterleavedAvxVnni,
+        new(GgmlType.Q4_1, KernelPath.Avx512, "Q4_1.DotInterleavedAvx512AvxVnni", &Q4_1.DotInterleavedAvxVnni, &Q4_1.Dot4InterleavedAvxVnni,
             null, &Q4_1.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
-        new(GgmlType.Q5_1, KernelPath.Avx512, "Q5_1.DotInterleavedAvx512", &Q5_1.DotInterleavedAvxVnni, &Q5_1.Dot4InterleavedAvxVnni,
+        new(GgmlType.Q5_1, KernelPath.Avx512, "Q5_1.DotInterleavedAvx512AvxVnni", &Q5_1.DotInterleavedAvxVnni, &Q5_1.Dot4InterleavedAvxVnni,
             null, &Q5_1.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
-        new(GgmlType.Q4_K, KernelPath.Avx512, "Q4_K.DotInterleavedAvx512", &Q4_K.DotInterleavedAvxVnni, &Q4_K.Dot4InterleavedAvxVnni,
+        new(GgmlType.Q4_K, KernelPath.Avx512, "Q4_K.DotInterleavedAvx512AvxVnni", &Q4_K.DotInterleavedAvxVnni, &Q4_K.Dot4InterleavedAvxVnni,
             null, &Q4_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
-        new(GgmlType.Q5_K, KernelPath.Avx512, "Q5_K.DotInterleavedAvx512", &Q5_K.DotInterleavedAvxVnni, &Q5_K.Dot4InterleavedAvxVnni,
+        new(GgmlType.Q5_K, KernelPath.Avx512, "Q5_K.DotInterleavedAvx512AvxVnni", &Q5_K.DotInterleavedAvxVnni, &Q5_K.Dot4InterleavedAvxVnni,
             null, &Q5_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
-        new(GgmlType.Q6_K, KernelPath.Avx512, "Q6_K.DotInterleavedAvx512", &Q6_K.DotInterleavedAvxVnni, &Q6_K.Dot4InterleavedAvxVnni,
+        new(GgmlType.Q6_K, KernelPath.Avx512, "Q6_K.DotInterleavedAvx512AvxVnni", &Q6_K.DotInterleavedAvxVnni, &Q6_K.Dot4InterleavedAvxVnni,
             null, &Q6_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
+        new(GgmlType.Q4_0, KernelPath.Avx512, "Q4_0.DotInterleavedAvx512Avx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2,
+            &Q4_0.Dot4PairInterleavedAvx2, &Q4_0.Dot8PairInterleavedAvx512, KernelPath.Avx2),
+        new(GgmlType.Q5_0, KernelPath.Avx512, "Q5_0.DotInterleavedAvx512Avx2", &Q5_0.DotInterleavedAvx2, &Q5_0.Dot4InterleavedAvx2,
+            &Q5_0.Dot4PairInterleavedAvx2, &Q5_0.Dot8PairInterleavedAvx512, KernelPath.Avx2),
+        new(GgmlType.Q4_1, KernelPath.Avx512, "Q4_1.DotInterleavedAvx512Avx2", &Q4_1.DotInterleavedAvx2, &Q4_1.Dot4InterleavedAvx2,
+            null, &Q4_1.Dot8PairInterleavedAvx512, KernelPath.Avx2),
+        new(GgmlType.Q5_1, KernelPath.Avx512, "Q5_1.DotInterleavedAvx512Avx2", &Q5_1.DotInterleavedAvx2, &Q5_1.Dot4InterleavedAvx2,
+            null, &Q5_1.Dot8PairInterleavedAvx512, KernelPath.Avx2),
+        new(GgmlType.Q4_K, KernelPath.Avx512, "Q4_K.DotInterleavedAvx512Avx2", &Q4_K.DotInterleavedAvx2, &Q4_K.Dot4InterleavedAvx2,
+            null, &Q4_K.Dot8PairInterleavedAvx512, KernelPath.Avx2),
+        new(GgmlType.Q5_K, KernelPath.Avx512, "Q5_K.DotInterleavedAvx512Avx2", &Q5_K.DotInterleavedAvx2, &Q5_K.Dot4InterleavedAvx2,
+            null, &Q5_K.Dot8PairInterleavedAvx512, KernelPath.Avx2),
+        new(GgmlType.Q6_K, KernelPath.Avx512, "Q6_K.DotInterleavedAvx512Avx2", &Q6_K.DotInterleavedAvx2, &Q6_K.Dot4InterleavedAvx2,
+            null, &Q6_K.Dot8PairInterleavedAvx512, KernelPath.Avx2),
         new(GgmlType.Q4_0, KernelPath.AvxVnni, "Q4_0.DotInterleavedAvxVnni", &Q4_0.DotInterleavedAvxVnni, &Q4_0.Dot4InterleavedAvxVnni, &Q4_0.Dot4PairInterleavedAvxVnni),
         new(GgmlType.Q4_0, KernelPath.Avx2, "Q4_0.DotInterleavedAvx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2, &Q4_0.Dot4PairInterleavedAvx2),
         new(GgmlType.Q8_0, KernelPath.AvxVnni, "Q8_0.DotInterleavedAvxVnni", &Q8_0.DotInterleavedAvxVnni, &Q8_0.Dot4InterleavedAvxVnni, &Q8_0.Dot4PairInterleavedAvxVnni),
@@ -327,7 +344,7 @@ public static unsafe class KernelRegistry
     /// chosen for the format), or null where that path has none.
     /// </summary>
     public static InterleavedKernel? ChooseInterleaved(GgmlType type, DotKernel rowKernel) =>
-        ChooseInterleaved(type, rowKernel.Path, Forced, () => WideIntegerPays);
+        ChooseInterleaved(type, rowKernel.Path, Forced, () => WideIntegerPays(rowKernel.Path));
 
     /// <summary>
     /// The choice of <see cref="ChooseInterleaved(GgmlType, DotKernel)"/> under a given cap; <paramref name="widePays"/>
@@ -335,8 +352,8 @@ public static unsafe class KernelRegistry
     /// </summary>
     internal static InterleavedKernel? ChooseInterleaved(GgmlType type, KernelPath rowPath, KernelPath? forced, Func<bool> widePays)
     {
-        if (rowPath == KernelPath.AvxVnni && forced is null or KernelPath.Avx512
-            && Choose(s_interleaved, k => k.Type == type && k.Path == KernelPath.Avx512 && k.IsSupported, k => k.Path, forced) is { } wide
+        if (rowPath is KernelPath.AvxVnni or KernelPath.Avx2 && forced is null or KernelPath.Avx512
+            && Choose(s_interleaved, k => k.Type == type && k.Path == KernelPath.Avx512 && k.AlsoNeeds == rowPath && k.IsSupported, k => k.Path, forced) is { } wide
             && (forced == KernelPath.Avx512 || widePays()))
         {
             return wide;
@@ -346,22 +363,33 @@ public static unsafe class KernelRegistry
     }
 
     /// <summary>
-    /// Whether the AVX-512 prefill kernels beat AVX-VNNI's here. They issue fewer instructions for the same
-    /// work only where a 512-bit operation costs what a 256-bit one does (Zen 5 desktop and server cores);
-    /// where it runs as two halves (Zen 4, Zen 5 in some laptops) they issue more. No CPUID bit tells the two
-    /// apart, so the first call times both on a small product (<see cref="WidthProbe"/>, about a millisecond);
-    /// they give the same floats, so only speed depends on the answer. FIRST_KERNELS=avx512 takes them
-    /// without asking, FIRST_KERNELS=avxvnni never.
+    /// Whether the AVX-512 prefill kernels beat those of <paramref name="rowPath"/> (AVX-VNNI or AVX2) here. Against
+    /// AVX-VNNI they issue fewer instructions for the same work only where a 512-bit operation costs what a 256-bit
+    /// one does (Zen 5 desktop and server cores); where it runs as two halves (Zen 5 in some laptops) they issue
+    /// more. Against AVX2 (a CPU with AVX-512 but no AVX-VNNI, such as Zen 4) they do the same vpmaddubsw/vpmaddwd
+    /// work in half the instructions. No CPUID bit tells the cases apart, so the first call times both on a small
+    /// product (<see cref="WidthProbe"/>, about a millisecond); they give the same floats, so only speed depends on
+    /// the answer. FIRST_KERNELS=avx512 takes them without asking, FIRST_KERNELS=avxvnni or avx2 never.
     /// </summary>
-    public static bool WideIntegerPays => WideIntegerTime < WidthProbe.Threshold;
+    public static bool WideIntegerPays(KernelPath rowPath) => WideIntegerTime(rowPath) < WidthProbe.Threshold;
 
     /// <summary>
-    /// The AVX-512 Q4_0 prefill kernel's time over AVX-VNNI's as measured here (see <see cref="WideIntegerPays"/>),
-    /// or null where this process cannot run both.
+    /// The AVX-512 Q4_0 prefill kernel's time over that of <paramref name="rowPath"/> (AVX-VNNI or AVX2) as measured
+    /// here (see <see cref="WideIntegerPays"/>), or null where this process cannot run both.
     /// </summary>
-    public static double? WideIntegerTime => s_wide.Value;
+    public static double? WideIntegerTime(KernelPath rowPath) => rowPath switch
+    {
+        KernelPath.AvxVnni => s_wideOverVnni.Value,
+        KernelPath.Avx2 => s_wideOverAvx2.Value,
+        _ => null,
+    };
 
-    private static readonly Lazy<double?> s_wide = new(() => IsSupported(KernelPath.Avx512) && IsSupported(KernelPath.AvxVnni) ? WidthProbe.Measure() : null);
+    /// <summary>The row path the AVX-512 prefill kernels pair with here: AVX-VNNI where the CPU has it, else AVX2; null without AVX-512.</summary>
+    public static KernelPath? WideRowPath =>
+        !IsSupported(KernelPath.Avx512) ? null : IsSupported(KernelPath.AvxVnni) ? KernelPath.AvxVnni : KernelPath.Avx2;
+
+    private static readonly Lazy<double?> s_wideOverVnni = new(() => IsSupported(KernelPath.Avx512) && IsSupported(KernelPath.AvxVnni) ? WidthProbe.Measure(KernelPath.AvxVnni) : null);
+    private static readonly Lazy<double?> s_wideOverAvx2 = new(() => IsSupported(KernelPath.Avx512) ? WidthProbe.Measure(KernelPath.Avx2) : null);
 
     /// <summary>The best quantizer into <paramref name="format"/>.</summary>
     public static QuantizeKernel ChooseQuantizer(ActivationFormat format) =>
