@@ -262,6 +262,8 @@ public static unsafe class KernelRegistry
             null, &Q6_K.Dot8PairInterleavedAvx512, KernelPath.AvxVnni),
         new(GgmlType.Q4_0, KernelPath.Avx512, "Q4_0.DotInterleavedAvx512Avx2", &Q4_0.DotInterleavedAvx2, &Q4_0.Dot4InterleavedAvx2,
             &Q4_0.Dot4PairInterleavedAvx2, &Q4_0.Dot8PairInterleavedAvx512, KernelPath.Avx2),
+        new(GgmlType.Q8_0, KernelPath.Avx512, "Q8_0.DotInterleavedAvx512Avx2", &Q8_0.DotInterleavedAvx2, &Q8_0.Dot4InterleavedAvx2,
+            &Q8_0.Dot4PairInterleavedAvx2, &Q8_0.Dot8PairInterleavedAvx512, KernelPath.Avx2),
         new(GgmlType.Q5_0, KernelPath.Avx512, "Q5_0.DotInterleavedAvx512Avx2", &Q5_0.DotInterleavedAvx2, &Q5_0.Dot4InterleavedAvx2,
             &Q5_0.Dot4PairInterleavedAvx2, &Q5_0.Dot8PairInterleavedAvx512, KernelPath.Avx2),
         new(GgmlType.Q4_1, KernelPath.Avx512, "Q4_1.DotInterleavedAvx512Avx2", &Q4_1.DotInterleavedAvx2, &Q4_1.Dot4InterleavedAvx2,

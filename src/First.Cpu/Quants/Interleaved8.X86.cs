@@ -335,6 +335,90 @@ public static unsafe partial class Interleaved8
     }
 
     /// <summary>
+    /// Q8_0, two groups (<paramref name="groupBytes"/> apart) and eight tokens (<paramref name="stride"/> bytes apart) on
+    /// 512-bit vectors, for CPUs with AVX-512BW but no vpdpbusd that .NET 10 can emit (Zen 4, Ice Lake: AVX-512 VNNI
+    /// without AVX-VNNI). Each operand holds one chunk of both groups (sixteen rows × four quants). A signed quant read
+    /// unsigned (q + 128, sign bit flipped) is split into nibbles, q + 128 = 16·hi + lo, once per block for all eight
+    /// tokens; both nibbles meet the activations through vpmaddubsw, whose 16-bit products add up over the eight chunks
+    /// without overflow (8 · 2 · 15 · 127 = 30480), and two vpmaddwd (by 1 and by 16) widen them. With the
+    /// activations' −128 · Σa the integer sum is exactly Σ q·a, as in the four-token kernels, and the float steps are
+    /// theirs, so the results are theirs bit for bit. AVX2's kernel takes five instructions per 32 quants and token
+    /// (|q|, sign, two multiplies, add); this one about four per 64.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    internal static void Dot8PairQ8_0Avx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride)
+    {
+        var nb = n / Q8Activations.BlockSize;
+        var other = group + groupBytes;
+        var d = (byte*)Q8Activations.Scales(activations, n); // token t's are stride · t bytes on
+        var m = (byte*)Q8Activations.NegatedSums(activations, n);
+        var nibble = Vector512.Create((byte)0x0F);
+        var sign = Vector512.Create((byte)0x80);
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (var b = 0; b < nb; b++, group += BlockQ8_0.Size * Rows, other += BlockQ8_0.Size * Rows)
+        {
+            var c0 = Both512(group + 16, other + 16) ^ sign;
+            var c1 = Both512(group + 48, other + 48) ^ sign;
+            var c2 = Both512(group + 80, other + 80) ^ sign;
+            var c3 = Both512(group + 112, other + 112) ^ sign;
+            var c4 = Both512(group + 144, other + 144) ^ sign;
+            var c5 = Both512(group + 176, other + 176) ^ sign;
+            var c6 = Both512(group + 208, other + 208) ^ sign;
+            var c7 = Both512(group + 240, other + 240) ^ sign;
+            var l0 = c0 & nibble;
+            var l1 = c1 & nibble;
+            var l2 = c2 & nibble;
+            var l3 = c3 & nibble;
+            var l4 = c4 & nibble;
+            var l5 = c5 & nibble;
+            var l6 = c6 & nibble;
+            var l7 = c7 & nibble;
+            var h0 = Avx512BW.ShiftRightLogical(c0.AsUInt16(), 4).AsByte() & nibble;
+            var h1 = Avx512BW.ShiftRightLogical(c1.AsUInt16(), 4).AsByte() & nibble;
+            var h2 = Avx512BW.ShiftRightLogical(c2.AsUInt16(), 4).AsByte() & nibble;
+            var h3 = Avx512BW.ShiftRightLogical(c3.AsUInt16(), 4).AsByte() & nibble;
+            var h4 = Avx512BW.ShiftRightLogical(c4.AsUInt16(), 4).AsByte() & nibble;
+            var h5 = Avx512BW.ShiftRightLogical(c5.AsUInt16(), 4).AsByte() & nibble;
+            var h6 = Avx512BW.ShiftRightLogical(c6.AsUInt16(), 4).AsByte() & nibble;
+            var h7 = Avx512BW.ShiftRightLogical(c7.AsUInt16(), 4).AsByte() & nibble;
+            var dw = PairScales(group, other);
+            var x = activations + (b * Q8Activations.BlockSize);
+            var db = d + (b * sizeof(float));
+            var mb = m + (b * sizeof(int));
+            a0 = StepQ8_0(a0, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)x, *(int*)mb, *(float*)db);
+            a1 = StepQ8_0(a1, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + stride), *(int*)(mb + stride), *(float*)(db + stride));
+            a2 = StepQ8_0(a2, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + (2 * stride)), *(int*)(mb + (2 * stride)), *(float*)(db + (2 * stride)));
+            a3 = StepQ8_0(a3, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + (3 * stride)), *(int*)(mb + (3 * stride)), *(float*)(db + (3 * stride)));
+            a4 = StepQ8_0(a4, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + (4 * stride)), *(int*)(mb + (4 * stride)), *(float*)(db + (4 * stride)));
+            a5 = StepQ8_0(a5, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + (5 * stride)), *(int*)(mb + (5 * stride)), *(float*)(db + (5 * stride)));
+            a6 = StepQ8_0(a6, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + (6 * stride)), *(int*)(mb + (6 * stride)), *(float*)(db + (6 * stride)));
+            a7 = StepQ8_0(a7, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + (7 * stride)), *(int*)(mb + (7 * stride)), *(float*)(db + (7 * stride)));
+        }
+
+        a0.Store(y);
+        a1.Store(y + yStride);
+        a2.Store(y + (2 * yStride));
+        a3.Store(y + (3 * yStride));
+        a4.Store(y + (4 * yStride));
+        a5.Store(y + (5 * yStride));
+        a6.Store(y + (6 * yStride));
+        a7.Store(y + (7 * yStride));
+    }
+
+    /// <summary>acc + (Σ lo·a + 16 · Σ hi·a − 128 · Σa) · (scales · d_a) for one token's Q8_0 block of sixteen rows (see <see cref="Dot8PairQ8_0Avx512"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> StepQ8_0(Vector512<float> acc, Vector512<byte> l0, Vector512<byte> l1, Vector512<byte> l2, Vector512<byte> l3,
+        Vector512<byte> l4, Vector512<byte> l5, Vector512<byte> l6, Vector512<byte> l7, Vector512<byte> h0, Vector512<byte> h1, Vector512<byte> h2,
+        Vector512<byte> h3, Vector512<byte> h4, Vector512<byte> h5, Vector512<byte> h6, Vector512<byte> h7, Vector512<float> scales, int* a, int negatedSum, float da)
+    {
+        var s = Avx512BW.MultiplyAddAdjacent(PairSums16(l0, l1, l2, l3, l4, l5, l6, l7, a), Vector512.Create((short)1))
+            + Avx512BW.MultiplyAddAdjacent(PairSums16(h0, h1, h2, h3, h4, h5, h6, h7, a), Vector512.Create((short)16))
+            + Vector512.Create(negatedSum << 7);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scales * Vector512.Create(da), acc);
+    }
+
+    /// <summary>
     /// Σ level · a of one token's 32-value group for sixteen rows, widened to int32 by vpmaddwd against <paramref name="by"/>
     /// (ones, or the rows' scales as int16 pairs, which applies them in the same instruction). Four-bit levels sum all eight
     /// products in 16 bits (<see cref="PairSums16"/>); five-bit ones (<paramref name="fiveBit"/>: Q5_0, Q5_1, Q5_K) four

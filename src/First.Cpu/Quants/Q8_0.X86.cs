@@ -23,6 +23,10 @@ public static unsafe partial class Q8_0
     public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4<Q8_0x8Signed, SignAccumulate>(group, activations, stride, n, y, yStride);
 
+    /// <summary>AVX-512 BW, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against eight tokens.</summary>
+    public static void Dot8PairInterleavedAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
+        Interleaved8.Dot8PairQ8_0Avx512(group, groupBytes, activations, stride, n, y, yStride);
+
     /// <summary>AVX2 + FMA, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against four tokens.</summary>
     public static void Dot4PairInterleavedAvx2(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
         Interleaved8.Dot4Pair<Q8_0x8Signed, SignAccumulate>(group, groupBytes, activations, stride, n, y, yStride);
