@@ -88,6 +88,30 @@ public static unsafe partial class Interleaved8
         return s + Avx2.ShiftRightArithmetic(t, 4);
     }
 
+    /// <summary>
+    /// A Q4_0 block's sums with AVX2: the eight vpmaddubsw products add up in 16 bits, which cannot overflow
+    /// (8 · 2 · 15 · 128 = 30720), and one vpmaddwd widens them, where <see cref="MaddAccumulate"/> widens and adds
+    /// each product: seven vpmaddwd and seven additions fewer per block. The integer sums are the same, so the
+    /// results are too. On a Zen 4 core a 5632 × 2048 product from L3 ran at 31 GB/s before; this is what decoding
+    /// needs where memory reads faster than that (see README, Speed).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SumQ4_0Madd(Vector256<int> start, byte* block, int* a)
+    {
+        var c0 = Avx.LoadVector256(block + 16);
+        var c1 = Avx.LoadVector256(block + 48);
+        var c2 = Avx.LoadVector256(block + 80);
+        var c3 = Avx.LoadVector256(block + 112);
+        var low = Vector256.Create((byte)0x0F);
+        var p = (Avx2.MultiplyAddAdjacent(c0 & low, Vector256.Create(a[0]).AsSByte()) + Avx2.MultiplyAddAdjacent(c1 & low, Vector256.Create(a[1]).AsSByte()))
+            + (Avx2.MultiplyAddAdjacent(c2 & low, Vector256.Create(a[2]).AsSByte()) + Avx2.MultiplyAddAdjacent(c3 & low, Vector256.Create(a[3]).AsSByte()));
+        var q = (Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(c0.AsUInt16(), 4).AsByte() & low, Vector256.Create(a[4]).AsSByte())
+                + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(c1.AsUInt16(), 4).AsByte() & low, Vector256.Create(a[5]).AsSByte()))
+            + (Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(c2.AsUInt16(), 4).AsByte() & low, Vector256.Create(a[6]).AsSByte())
+                + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(c3.AsUInt16(), 4).AsByte() & low, Vector256.Create(a[7]).AsSByte()));
+        return start + Avx2.MultiplyAddAdjacent(p + q, Vector256.Create((short)1));
+    }
+
     /// <summary>y[0..7] = rows · x for one token.</summary>
     [SkipLocalsInit]
     // A long loop entered a few hundred times per token: tiering would leave it in instrumented tier 0 for
@@ -107,6 +131,8 @@ public static unsafe partial class Interleaved8
         {
             var s = typeof(TBlock) == typeof(Q4_0x8) && typeof(TDot) == typeof(VnniAccumulate)
                 ? SumQ4_0InPlace(Start<TBlock>(am, b), group, aq)
+                : typeof(TBlock) == typeof(Q4_0x8) && typeof(TDot) == typeof(MaddAccumulate)
+                ? SumQ4_0Madd(Start<TBlock>(am, b), group, aq)
                 : Sum<TDot>(Start<TBlock>(am, b), TBlock.Operand(group, 0), TBlock.Operand(group, 1), TBlock.Operand(group, 2), TBlock.Operand(group, 3),
                     TBlock.Operand(group, 4), TBlock.Operand(group, 5), TBlock.Operand(group, 6), TBlock.Operand(group, 7), aq);
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Scales(group) * Vector256.Create(ad[b]), acc);
