@@ -256,14 +256,7 @@ public static unsafe partial class Interleaved8
             }
         }
 
-        a0.Store(y);
-        a1.Store(y + yStride);
-        a2.Store(y + (2 * yStride));
-        a3.Store(y + (3 * yStride));
-        a4.Store(y + (4 * yStride));
-        a5.Store(y + (5 * yStride));
-        a6.Store(y + (6 * yStride));
-        a7.Store(y + (7 * yStride));
+        StoreEight(y, yStride, a0, a1, a2, a3, a4, a5, a6, a7);
     }
 
     /// <summary>

@@ -422,6 +422,14 @@ public static unsafe partial class Interleaved8
             a7 = StepQ8_0(a7, l0, l1, l2, l3, l4, l5, l6, l7, h0, h1, h2, h3, h4, h5, h6, h7, dw, (int*)(x + (7 * stride)), *(int*)(mb + (7 * stride)), *(float*)(db + (7 * stride)));
         }
 
+        StoreEight(y, yStride, a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    /// <summary>Stores the sixteen outputs of each of eight tokens, <paramref name="yStride"/> floats apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreEight(float* y, int yStride, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7)
+    {
         a0.Store(y);
         a1.Store(y + yStride);
         a2.Store(y + (2 * yStride));
