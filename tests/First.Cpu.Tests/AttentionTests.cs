@@ -95,25 +95,42 @@ public sealed unsafe class AttentionTests
         var queries = Enumerable.Range(0, c.Tokens * heads * hd).Select(_ => (float)(((r.NextDouble() * 2) - 1) * 2)).ToArray();
         var scale = 1 / MathF.Sqrt(hd);
         var expected = Reference(c, keys, values, queries, capacity, scale);
+        var actual = RunHalf(keys, values, queries, heads, c.KvHeads, hd, c.Tokens, c.Start, capacity, scale);
+        return (expected, actual);
+    }
+
+    /// <summary>
+    /// The engine's attention over a half cache of <paramref name="capacity"/> cells (<paramref name="keys"/>,
+    /// <paramref name="values"/>) for <paramref name="tokens"/> queries from <paramref name="start"/>, on a pool of
+    /// <paramref name="threads"/>; <paramref name="tiledTokens"/>, <paramref name="viewCells"/> and
+    /// <paramref name="kvSplits"/> as <see cref="AttentionJob"/> takes them (zero: neither tiled nor split).
+    /// The queries are not changed (the job rounds a copy).
+    /// </summary>
+    internal static float[] RunHalf(ushort[] keys, ushort[] values, float[] queries, int heads, int kvHeads, int hd, int tokens, int start,
+        int capacity, float scale, int threads = 1, int tiledTokens = 0, int viewCells = 0, int kvSplits = 0)
+    {
         var actual = new float[queries.Length];
-        var scratch = new float[Attention.ScratchFloats(capacity, hd)];
+        var scratch = new float[threads * Attention.ScratchFloats(capacity, hd)];
+        var partials = kvSplits > 0 ? new float[Attention.PartialFloats(heads, kvSplits, hd)] : null;
         var q = (float[])queries.Clone();
         fixed (ushort* pk = keys)
         fixed (ushort* pv = values)
         fixed (float* pq = q)
         fixed (float* po = actual)
         fixed (float* ps = scratch)
+        fixed (float* pp = partials)
         {
             var job = new AttentionJob
             {
-                Queries = pq, Output = po, Keys = pk, Values = pv, Half = true, Capacity = capacity, Heads = heads, KvHeads = c.KvHeads,
-                HeadDimension = hd, Tokens = c.Tokens, StartPosition = c.Start, Scale = scale, Scratch = ps,
+                Queries = pq, Output = po, Keys = pk, Values = pv, Half = true, Capacity = capacity, Heads = heads, KvHeads = kvHeads,
+                HeadDimension = hd, Tokens = tokens, StartPosition = start, Scale = scale, Scratch = ps,
+                TiledTokens = tiledTokens, ViewCells = viewCells, KvSplits = kvSplits, Partials = pp,
             };
-            using var pool = new WorkerPool(1);
+            using var pool = new WorkerPool(threads);
             Attention.Run(ref job, pool);
         }
 
-        return (expected, actual);
+        return actual;
     }
 
     /// <summary>Position by position, head by head, one lane at a time.</summary>

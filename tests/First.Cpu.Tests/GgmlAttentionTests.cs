@@ -86,27 +86,8 @@ public sealed unsafe class GgmlAttentionTests(ITestOutputHelper output)
 
         var scale = 1 / MathF.Sqrt(hd);
         var expected = ReferenceGgml.FlashAttention(queries, keys, values, mask, c.Tokens, heads, c.KvHeads, cells, hd, hd, scale, c.Threads);
-        var actual = new float[queries.Length];
-        var scratch = new float[c.Threads * Attention.ScratchFloats(cells, hd)];
-        var partials = new float[Attention.PartialFloats(heads, c.Threads, hd)];
-        var q = (float[])queries.Clone();
-        fixed (ushort* pk = keys)
-        fixed (ushort* pv = values)
-        fixed (float* pq = q)
-        fixed (float* po = actual)
-        fixed (float* ps = scratch)
-        fixed (float* pp = partials)
-        {
-            var job = new AttentionJob
-            {
-                Queries = pq, Output = po, Keys = pk, Values = pv, Half = true, Capacity = cells, Heads = heads, KvHeads = c.KvHeads,
-                HeadDimension = hd, Tokens = c.Tokens, StartPosition = c.Start, Scale = scale, Scratch = ps,
-                TiledTokens = Attention.TiledTokens(c.Tokens, Context), ViewCells = cells, KvSplits = c.Threads, Partials = pp,
-            };
-            using var pool = new WorkerPool(c.Threads);
-            Attention.Run(ref job, pool);
-        }
-
+        var actual = AttentionTests.RunHalf(keys, values, queries, heads, c.KvHeads, hd, c.Tokens, c.Start, cells, scale, c.Threads,
+            Attention.TiledTokens(c.Tokens, Context), cells, c.Threads);
         return (expected, actual);
     }
 
