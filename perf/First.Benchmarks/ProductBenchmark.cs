@@ -40,6 +40,9 @@ public abstract unsafe class ProductBenchmark : IThroughput
     /// <summary>The matrix's bytes in memory, as the product reads them (rows in eights: the interleaved copy).</summary>
     public long MatrixBytes => _bytes;
 
+    /// <summary>Copies of the matrix the one-token product cycles through (one full cycle streams <see cref="MatrixBytes"/> × this).</summary>
+    public int Copies => _copies;
+
     /// <summary>The pool the products run on.</summary>
     protected WorkerPool Pool => _pool!;
 
@@ -134,6 +137,9 @@ public abstract unsafe class ProductBenchmark : IThroughput
         _next = (_next + 1) % _copies;
         MatMul.Multiply(m, _x, Cols, Tokens, _scratch, _y, Rows, _pool!);
     }
+
+    /// <summary>A product with copy 0 only: repeated, its bytes stay in the last-level cache (the kernel's own ceiling).</summary>
+    public void MultiplyFirstCopy() => MatMul.Multiply(_matrices[0], _x, Cols, Tokens, _scratch, _y, Rows, _pool!);
 
     /// <summary>The bytes the next <see cref="Multiply"/> would read (the copy's interleaved bytes for rows in eights); advances as it does.</summary>
     protected byte* NextMatrix()
