@@ -73,8 +73,15 @@ public static unsafe partial class Interleaved8
                     m += Avx2.MultiplyAddAdjacent(Avx2.Shuffle(mins, PairControl(0)).AsInt16(), Vector256.Create(sums[2 * h]).AsInt16())
                         + Avx2.MultiplyAddAdjacent(Avx2.Shuffle(mins, PairControl(1)).AsInt16(), Vector256.Create(sums[(2 * h) + 1]).AsInt16());
 
-                    var (even, odd) = Q4_KGroups<TLayout, TDot>(group, h, x + (64 * h));
-                    s += Avx2.MultiplyLow(even, Avx2.Shuffle(scales, WordControl(0)).AsInt32()) + Avx2.MultiplyLow(odd, Avx2.Shuffle(scales, WordControl(1)).AsInt32());
+                    if (typeof(TDot) == typeof(MaddAccumulate))
+                    {
+                        s += ScaledGroupsMadd<TLayout>(group, h, x + (64 * h), Avx2.Shuffle(scales, PairControl(0)).AsInt16(), Avx2.Shuffle(scales, PairControl(1)).AsInt16());
+                    }
+                    else
+                    {
+                        var (even, odd) = Q4_KGroups<TLayout, TDot>(group, h, x + (64 * h));
+                        s += Avx2.MultiplyLow(even, Avx2.Shuffle(scales, WordControl(0)).AsInt32()) + Avx2.MultiplyLow(odd, Avx2.Shuffle(scales, WordControl(1)).AsInt32());
+                    }
 
                     scales = Avx2.ShiftRightLogical128BitLane(scales, 8);
                     mins = Avx2.ShiftRightLogical128BitLane(mins, 8);
@@ -398,6 +405,61 @@ public static unsafe partial class Interleaved8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddScaled16(float* y, Vector512<int> s, Vector512<float> scale, byte* block) =>
         Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scale * Vector512.Create(*(float*)block), Vector512.Load(y)).Store(y);
+
+    /// <summary>
+    /// scale_2h · Σ q·a of group 2h plus scale_2h+1 · Σ q·a of group 2h + 1, every row in its lane, with AVX2 alone:
+    /// a group's eight vpmaddubsw products add up in 16 bits (Q4_K: 8 · 2 · 15 · 128 = 30720; Q5_K's five-bit
+    /// levels, 8 · 2 · 31 · 128, would not fit, so two sums of four: 31744), and one vpmaddwd per sum multiplies the pairs by
+    /// the row's scale (<paramref name="evenScales"/>, <paramref name="oddScales"/>: the scale in both halves of the
+    /// row's dword) as it widens them. Where <see cref="Q4_KGroups{TLayout, TDot}"/> with <see cref="MaddAccumulate"/>
+    /// widens and adds every product, then multiplies with vpmulld: 28 vpmaddwd and two vpmulld fewer per h for
+    /// Q4_K. The integer sums are the same, so the results are too.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> ScaledGroupsMadd<TLayout>(byte* group, int h, sbyte* x, Vector256<short> evenScales, Vector256<short> oddScales)
+        where TLayout : IScaleMinLayout
+    {
+        // Written out: the JIT does not unroll loops, and the loop's counters cost as much as its products.
+        var q = group + TLayout.Quants + (256 * h);
+        var (even, odd) = Products<TLayout>(q, group, 0, h, x);
+        AddProducts<TLayout>(ref even, ref odd, q, group, 1, h, x);
+        AddProducts<TLayout>(ref even, ref odd, q, group, 2, h, x);
+        AddProducts<TLayout>(ref even, ref odd, q, group, 3, h, x);
+        Vector256<int> sum = default;
+        if (TLayout.FifthBits)
+        {
+            sum = Avx2.MultiplyAddAdjacent(even, evenScales) + Avx2.MultiplyAddAdjacent(odd, oddScales);
+            (even, odd) = Products<TLayout>(q, group, 4, h, x);
+        }
+        else
+        {
+            AddProducts<TLayout>(ref even, ref odd, q, group, 4, h, x);
+        }
+
+        AddProducts<TLayout>(ref even, ref odd, q, group, 5, h, x);
+        AddProducts<TLayout>(ref even, ref odd, q, group, 6, h, x);
+        AddProducts<TLayout>(ref even, ref odd, q, group, 7, h, x);
+        return sum + Avx2.MultiplyAddAdjacent(even, evenScales) + Avx2.MultiplyAddAdjacent(odd, oddScales);
+    }
+
+    /// <summary>The vpmaddubsw products of operand k: its low levels with x[4k..], its high ones with x[32 + 4k..].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<short> Even, Vector256<short> Odd) Products<TLayout>(byte* q, byte* group, int k, int h, sbyte* x)
+        where TLayout : IScaleMinLayout
+    {
+        var op = Avx.LoadVector256(q + (32 * k));
+        return (Avx2.MultiplyAddAdjacent(LowLevels<TLayout>(op, group, k, h), Vector256.Create(*(int*)(x + (4 * k))).AsSByte()),
+            Avx2.MultiplyAddAdjacent(HighLevels<TLayout, MaddAccumulate>(op, group, k, h), Vector256.Create(*(int*)(x + 32 + (4 * k))).AsSByte()));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddProducts<TLayout>(ref Vector256<short> even, ref Vector256<short> odd, byte* q, byte* group, int k, int h, sbyte* x)
+        where TLayout : IScaleMinLayout
+    {
+        var (e, o) = Products<TLayout>(q, group, k, h, x);
+        even += e;
+        odd += o;
+    }
 
     /// <summary>The Σ q·a of groups 2h and 2h + 1 (their operands: the 256 bytes of nibbles for h), every row in its lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
