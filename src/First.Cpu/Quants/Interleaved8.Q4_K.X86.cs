@@ -190,11 +190,11 @@ public static unsafe partial class Interleaved8
                     e2 = TDot.Accumulate(e2, low7, Vector256.Create(*(int*)(x2 + o + 28)).AsSByte());
                     e3 = TDot.Accumulate(e3, low7, Vector256.Create(*(int*)(x3 + o + 28)).AsSByte());
 
-                    var se = Avx2.Shuffle(scales, WordControl(0)).AsInt32();
-                    s0 += Avx2.MultiplyLow(e0, se);
-                    s1 += Avx2.MultiplyLow(e1, se);
-                    s2 += Avx2.MultiplyLow(e2, se);
-                    s3 += Avx2.MultiplyLow(e3, se);
+                    var se = GroupScales<TDot>(scales, 0);
+                    s0 += Scaled<TDot>(e0, se);
+                    s1 += Scaled<TDot>(e1, se);
+                    s2 += Scaled<TDot>(e2, se);
+                    s3 += Scaled<TDot>(e3, se);
 
                     var high0 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 0), group, 0, h);
                     var f0 = TDot.Accumulate(Vector256<int>.Zero, high0, Vector256.Create(*(int*)(x0 + o + 32)).AsSByte());
@@ -237,11 +237,11 @@ public static unsafe partial class Interleaved8
                     f2 = TDot.Accumulate(f2, high7, Vector256.Create(*(int*)(x2 + o + 60)).AsSByte());
                     f3 = TDot.Accumulate(f3, high7, Vector256.Create(*(int*)(x3 + o + 60)).AsSByte());
 
-                    var so = Avx2.Shuffle(scales, WordControl(1)).AsInt32();
-                    s0 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f0), so);
-                    s1 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f1), so);
-                    s2 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f2), so);
-                    s3 += Avx2.MultiplyLow(HighSum<TLayout, TDot>(f3), so);
+                    var so = GroupScales<TDot>(scales, 1);
+                    s0 += Scaled<TDot>(HighSum<TLayout, TDot>(f0), so);
+                    s1 += Scaled<TDot>(HighSum<TLayout, TDot>(f1), so);
+                    s2 += Scaled<TDot>(HighSum<TLayout, TDot>(f2), so);
+                    s3 += Scaled<TDot>(HighSum<TLayout, TDot>(f3), so);
                     scales = Avx2.ShiftRightLogical128BitLane(scales, 8);
                 }
             }
@@ -557,6 +557,25 @@ public static unsafe partial class Interleaved8
         where TLayout : IScaleMinLayout
         where TDot : IByteDotAccumulate =>
         InPlace<TLayout, TDot>() ? Avx2.ShiftRightArithmetic(sum, 4) : sum;
+
+    /// <summary>
+    /// The scales of group 2h + <paramref name="parity"/> (scale byte 2j + parity of each 128-bit lane, for row 4·lane + j) as
+    /// <see cref="Scaled{TDot}"/> takes them: zero-extended to the row's dword, or for
+    /// <see cref="Madd16Accumulate"/> in both of its int16 halves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> GroupScales<TDot>(Vector256<byte> scales, int parity)
+        where TDot : IByteDotAccumulate =>
+        Avx2.Shuffle(scales, typeof(TDot) == typeof(Madd16Accumulate) ? PairControl(parity) : WordControl(parity)).AsInt32();
+
+    /// <summary>
+    /// A group's sums times the rows' scales: vpmulld, or for sums left in 16 bits by <see cref="Madd16Accumulate"/>
+    /// one vpmaddwd, which widens each row's pair and multiplies it by the scale at once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Scaled<TDot>(Vector256<int> sum, Vector256<int> scales)
+        where TDot : IByteDotAccumulate =>
+        typeof(TDot) == typeof(Madd16Accumulate) ? Avx2.MultiplyAddAdjacent(sum.AsInt16(), scales.AsInt16()) : Avx2.MultiplyLow(sum, scales);
 
     /// <summary>
     /// The six-bit mins of one half of a Q4_K group super-block (h = 2hp, 2hp + 1), in the scale bytes' order:

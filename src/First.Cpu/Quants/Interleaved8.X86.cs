@@ -41,6 +41,18 @@ internal readonly struct MaddAccumulate : IByteDotAccumulate
         acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w, a), Vector256.Create((short)1));
 }
 
+/// <summary>
+/// AVX2: vpmaddubsw products added in 16 bits, the int32 accumulator read as sixteen int16 lanes (the caller widens
+/// each row's pair with vpmaddwd). Exact while the sum of the products a caller adds stays within ±32767 (eight of
+/// Q4_K's four-bit levels against Q8_K: 8 · 2 · 15 · 128 = 30720).
+/// </summary>
+internal readonly struct Madd16Accumulate : IByteDotAccumulate
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Accumulate(Vector256<int> acc, Vector256<byte> w, Vector256<sbyte> a) =>
+        (acc.AsInt16() + Avx2.MultiplyAddAdjacent(w, a)).AsInt32();
+}
+
 /// <summary>AVX2 for signed weights: |w| · sign(a, w) through vpmaddubsw (exact for |w|, |a| ≤ 127).</summary>
 internal readonly struct SignAccumulate : IByteDotAccumulate
 {
