@@ -169,6 +169,16 @@ public static unsafe partial class Interleaved8
                     e1 = TDot.Accumulate(e1, low3, Vector256.Create(*(int*)(x1 + o + 12)).AsSByte());
                     e2 = TDot.Accumulate(e2, low3, Vector256.Create(*(int*)(x2 + o + 12)).AsSByte());
                     e3 = TDot.Accumulate(e3, low3, Vector256.Create(*(int*)(x3 + o + 12)).AsSByte());
+                    if (SplitSums<TLayout, TDot>())
+                    {
+                        var half = GroupScales<TDot>(scales, 0);
+                        s0 += Scaled<TDot>(e0, half);
+                        s1 += Scaled<TDot>(e1, half);
+                        s2 += Scaled<TDot>(e2, half);
+                        s3 += Scaled<TDot>(e3, half);
+                        e0 = e1 = e2 = e3 = Vector256<int>.Zero;
+                    }
+
                     var low4 = LowLevels<TLayout>(Avx.LoadVector256(q + 128), group, 4, h);
                     e0 = TDot.Accumulate(e0, low4, Vector256.Create(*(int*)(x0 + o + 16)).AsSByte());
                     e1 = TDot.Accumulate(e1, low4, Vector256.Create(*(int*)(x1 + o + 16)).AsSByte());
@@ -216,6 +226,16 @@ public static unsafe partial class Interleaved8
                     f1 = TDot.Accumulate(f1, high3, Vector256.Create(*(int*)(x1 + o + 44)).AsSByte());
                     f2 = TDot.Accumulate(f2, high3, Vector256.Create(*(int*)(x2 + o + 44)).AsSByte());
                     f3 = TDot.Accumulate(f3, high3, Vector256.Create(*(int*)(x3 + o + 44)).AsSByte());
+                    if (SplitSums<TLayout, TDot>())
+                    {
+                        var half = GroupScales<TDot>(scales, 1);
+                        s0 += Scaled<TDot>(f0, half);
+                        s1 += Scaled<TDot>(f1, half);
+                        s2 += Scaled<TDot>(f2, half);
+                        s3 += Scaled<TDot>(f3, half);
+                        f0 = f1 = f2 = f3 = Vector256<int>.Zero;
+                    }
+
                     var high4 = HighLevels<TLayout, TDot>(Avx.LoadVector256(q + 128), group, 4, h);
                     f0 = TDot.Accumulate(f0, high4, Vector256.Create(*(int*)(x0 + o + 48)).AsSByte());
                     f1 = TDot.Accumulate(f1, high4, Vector256.Create(*(int*)(x1 + o + 48)).AsSByte());
@@ -550,6 +570,16 @@ public static unsafe partial class Interleaved8
         where TLayout : IScaleMinLayout
         where TDot : IByteDotAccumulate =>
         typeof(TDot) == typeof(VnniAccumulate) && !TLayout.FifthBits;
+
+    /// <summary>
+    /// Whether a group's sums must be scaled and restarted after four operands: 16-bit sums
+    /// (<see cref="Madd16Accumulate"/>) of five-bit levels, as eight would reach 8 · 2 · 31 · 128 = 63488 (four: 31744).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool SplitSums<TLayout, TDot>()
+        where TLayout : IScaleMinLayout
+        where TDot : IByteDotAccumulate =>
+        typeof(TDot) == typeof(Madd16Accumulate) && TLayout.FifthBits;
 
     /// <summary>A high-nibble group sum back to Σ q·a (exact: every term of an in-place sum is a multiple of 16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -43,8 +43,9 @@ internal readonly struct MaddAccumulate : IByteDotAccumulate
 
 /// <summary>
 /// AVX2: vpmaddubsw products added in 16 bits, the int32 accumulator read as sixteen int16 lanes (the caller widens
-/// each row's pair with vpmaddwd). Exact while the sum of the products a caller adds stays within ±32767 (eight of
-/// Q4_K's four-bit levels against Q8_K: 8 · 2 · 15 · 128 = 30720).
+/// each row's pair with vpmaddwd, which can multiply it by the row's scale at once). Exact while the sum of the
+/// products a caller adds stays within ±32767: eight of Q4_K's four-bit levels against Q8_K, 8 · 2 · 15 · 128 = 30720;
+/// four of Q5_K's five-bit ones, 31744.
 /// </summary>
 internal readonly struct Madd16Accumulate : IByteDotAccumulate
 {

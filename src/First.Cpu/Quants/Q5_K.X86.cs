@@ -27,9 +27,9 @@ public static unsafe partial class Q5_K
     public static void DotInterleavedAvx2(byte* group, byte* activations, int n, float* y) =>
         Interleaved8.DotScaleMin<Q5_KLayout, MaddAccumulate>(group, activations, n, y);
 
-    /// <summary>AVX2 + FMA, eight interleaved rows against four tokens.</summary>
+    /// <summary>AVX2 + FMA, eight interleaved rows against four tokens (a group's products summed in 16 bits, four at a time).</summary>
     public static void Dot4InterleavedAvx2(byte* group, byte* activations, int stride, int n, float* y, int yStride) =>
-        Interleaved8.Dot4ScaleMin<Q5_KLayout, MaddAccumulate>(group, activations, stride, n, y, yStride);
+        Interleaved8.Dot4ScaleMin<Q5_KLayout, Madd16Accumulate>(group, activations, stride, n, y, yStride);
 
     /// <summary>AVX-512 BW, two groups of eight interleaved rows (<paramref name="groupBytes"/> apart) against eight tokens.</summary>
     public static void Dot8PairInterleavedAvx512(byte* group, long groupBytes, byte* activations, int stride, int n, float* y, int yStride) =>
