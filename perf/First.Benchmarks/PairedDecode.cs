@@ -53,10 +53,10 @@ public static class PairedDecode
     private static void Measure(MatVecBenchmark bench, string kernel, int rounds)
     {
         var bytes = (double)bench.MatrixBytes * bench.Copies;
-        CycleProduct(bench); // first touch of the interleaved copies, and the JIT's tiers
-        CycleRead(bench);
-        CycleProduct(bench);
-        CycleRead(bench);
+        Cycle(bench, Product); // first touch of the interleaved copies, and the JIT's tiers
+        Cycle(bench, Read);
+        Cycle(bench, Product);
+        Cycle(bench, Read);
 
         var product = new double[rounds];
         var read = new double[rounds];
@@ -65,13 +65,13 @@ public static class PairedDecode
         {
             if (r % 2 == 0)
             {
-                product[r] = CycleProduct(bench);
-                read[r] = CycleRead(bench);
+                product[r] = Cycle(bench, Product);
+                read[r] = Cycle(bench, Read);
             }
             else
             {
-                read[r] = CycleRead(bench);
-                product[r] = CycleProduct(bench);
+                read[r] = Cycle(bench, Read);
+                product[r] = Cycle(bench, Product);
             }
 
             ratio[r] = read[r] / product[r];
@@ -80,38 +80,26 @@ public static class PairedDecode
         var cached = new double[rounds];
         for (var r = 0; r < rounds; r++)
         {
-            var start = Stopwatch.GetTimestamp();
-            for (var c = 0; c < bench.Copies; c++)
-            {
-                bench.MultiplyFirstCopy();
-            }
-
-            cached[r] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            cached[r] = Cycle(bench, ProductFromCache);
         }
 
         Console.WriteLine(FormattableString.Invariant(
             $"| {kernel} | {bytes / (1 << 20):F0} | {bytes / Median(product) / 1e9:F1} | {bytes / Median(read) / 1e9:F1} | {100 * Median(ratio):F0}% | {100 * ratio.Min():F0}–{100 * ratio.Max():F0}% | {bytes / Median(cached) / 1e9:F1} |"));
     }
 
-    /// <summary>Seconds for one product with every copy of the matrix.</summary>
-    private static double CycleProduct(MatVecBenchmark bench)
+    private static void Product(MatVecBenchmark bench) => bench.Multiply();
+
+    private static void Read(MatVecBenchmark bench) => bench.ReadSameBytes();
+
+    private static void ProductFromCache(MatVecBenchmark bench) => bench.MultiplyFirstCopy();
+
+    /// <summary>Seconds for <paramref name="operation"/> done once per copy of the matrix (one pass over all of them).</summary>
+    private static double Cycle(MatVecBenchmark bench, Action<MatVecBenchmark> operation)
     {
         var start = Stopwatch.GetTimestamp();
         for (var c = 0; c < bench.Copies; c++)
         {
-            bench.Multiply();
-        }
-
-        return Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
-
-    /// <summary>Seconds for one plain read of every copy.</summary>
-    private static double CycleRead(MatVecBenchmark bench)
-    {
-        var start = Stopwatch.GetTimestamp();
-        for (var c = 0; c < bench.Copies; c++)
-        {
-            bench.ReadSameBytes();
+            operation(bench);
         }
 
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
