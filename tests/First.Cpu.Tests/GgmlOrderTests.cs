@@ -80,8 +80,11 @@ public sealed unsafe class GgmlOrderTests
         }
     }
 
-    [Fact]
-    public void F16_vector_dot_sums_in_ggml_order_bit_for_bit_for_every_length()
+    public static TheoryData<GgmlOrder> Orders() => [GgmlOrder.Avx512, GgmlOrder.Avx2];
+
+    [Theory]
+    [MemberData(nameof(Orders))]
+    public void F16_vector_dot_sums_in_ggml_order_bit_for_bit_for_every_length(GgmlOrder order)
     {
         // 0..300 values: no whole step of 64, several, and every remainder.
         for (var n = 0; n <= 300; n++)
@@ -99,12 +102,39 @@ public sealed unsafe class GgmlOrderTests
                 {
                     F16.Quantize(pw, hw, len);
                     F16.Quantize(pa, ha, len);
-                    var expected = F16.DotScalar(hw, ha, len);
-                    var actual = F16.DotVector(hw, ha, len);
+                    var expected = F16.DotScalar(hw, ha, len, order);
+                    var actual = F16.DotVector(hw, ha, len, order);
                     Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"n = {len}: twin {expected:R}, vector {actual:R}");
                 }
             }).Check(Config.QuickThrowOnFailure.WithMaxTest(3));
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Orders))]
+    public void Tile_probabilities_and_their_sum_equal_the_scalar_twin_bit_for_bit(GgmlOrder order)
+    {
+        // A tile of 64 scores below a maximum, some masked (−∞), some far below it (subnormal and zero results).
+        var gen = Gen.ArrayOf(Gen.OneOf(
+            Gen.Choose(-200_000, 0).Select(i => i / 1e3f),
+            Gen.Choose(-4_000, 0).Select(i => i / 1e3f),
+            Gen.Constant(float.NegativeInfinity)), 64);
+        Prop.ForAll(Arb.From(gen), scores =>
+        {
+            var max = scores.Max();
+            max = float.IsNegativeInfinity(max) ? 0 : max;
+            var expected = (float[])scores.Clone();
+            var actual = (float[])scores.Clone();
+            fixed (float* pe = expected)
+            fixed (float* pa = actual)
+            {
+                var sumExpected = Attention.ProbabilitiesScalar(pe, max, order);
+                var sumActual = Attention.Probabilities(pa, max, order);
+                Assert.Equal(BitConverter.DoubleToInt64Bits(sumExpected), BitConverter.DoubleToInt64Bits(sumActual));
+            }
+
+            Assert.Equal(expected, actual);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
     }
 
     [Fact]

@@ -68,13 +68,13 @@ internal static unsafe class ReferenceGgml
             Assert.Skip("llama.cpp's reference library is built for linux-x64");
         }
 
-        TestPaths.SkipOrFailWithoutReference(s_api.Value is not null, "llama.cpp's built libggml-cpu.so (llama-cpp-reference.sh --tools)");
+        TestPaths.SkipOrFailWithoutReference(s_api.Value is not null, $"llama.cpp's built libggml-cpu.so ({ReferenceBuild.InstallHint})");
         return s_api.Value!;
     }
 
     private static Api? Load()
     {
-        var dir = Path.Combine(TestPaths.ReferenceDir, "bin");
+        var dir = ReferenceBuild.LibraryDir;
         if (!ReferenceLibrary.CanRun || !File.Exists(Path.Combine(dir, "libggml-cpu.so")))
         {
             return null;

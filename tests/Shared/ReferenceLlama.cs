@@ -227,15 +227,14 @@ internal static unsafe class ReferenceLlama
             Assert.Skip("llama.cpp's reference library is built for linux-x64");
         }
 
-        TestPaths.SkipOrFailWithoutReference(s_api.Value is not null, "llama.cpp's libllama.so");
+        TestPaths.SkipOrFailWithoutReference(s_api.Value is not null, $"llama.cpp's libllama.so ({ReferenceBuild.InstallHint})");
         return s_api.Value!;
     }
 
     /// <summary>
-    /// The libraries of the command-line tools (bin/, llama.cpp built from source for this CPU, the build whose
-    /// llama-completion wrote the golden outputs) when they are there, else the prebuilt ones (lib/). The two
-    /// differ in the last bits: the prebuilt Zen 4 variant of libggml-cpu sums flash attention in another order
-    /// than the source compiled here, and our kernels follow the latter.
+    /// The libraries llama.cpp was built into from source for the order the engine follows here (<see cref="ReferenceBuild"/>).
+    /// The prebuilt ones (lib/) are not used: their CPU variants sum flash attention in other orders than the source
+    /// compiled for the CPU, and our kernels follow the latter.
     /// </summary>
     private static Api? Load()
     {
@@ -244,20 +243,16 @@ internal static unsafe class ReferenceLlama
             return null;
         }
 
-        var built = Path.Combine(TestPaths.ReferenceDir, "bin");
-        var dir = File.Exists(Path.Combine(built, "libllama.so")) && File.Exists(Path.Combine(built, "libggml-cpu.so")) ? built : Path.Combine(TestPaths.ReferenceDir, "lib");
+        var dir = ReferenceBuild.LibraryDir;
         var path = Path.Combine(dir, "libllama.so");
-        if (!File.Exists(path))
+        if (!File.Exists(path) || !File.Exists(Path.Combine(dir, "libggml-cpu.so")))
         {
             return null;
         }
 
         // Dependencies first, by path: the built libraries' run paths point into a deleted build folder.
         NativeLibrary.Load(Path.Combine(dir, "libggml-base.so"));
-        if (dir == built)
-        {
-            NativeLibrary.Load(Path.Combine(dir, "libggml-cpu.so"));
-        }
+        NativeLibrary.Load(Path.Combine(dir, "libggml-cpu.so"));
 
         var ggml = NativeLibrary.Load(Path.Combine(dir, "libggml.so"));
         var llama = NativeLibrary.Load(path);

@@ -44,7 +44,7 @@ internal static class TestPaths
             return;
         }
 
-        var message = $"{what} is not installed (run ../shared/tools/llama-cpp-reference.sh --tools)";
+        var message = what.Contains('(', StringComparison.Ordinal) ? $"{what} is not installed" : $"{what} is not installed (run ../shared/tools/llama-cpp-reference.sh --tools)";
         if (Environment.GetEnvironmentVariable("FIRST_REQUIRE_REFERENCE") == "1")
         {
             Assert.Fail(message + " and FIRST_REQUIRE_REFERENCE=1");

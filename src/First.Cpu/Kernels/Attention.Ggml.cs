@@ -32,9 +32,12 @@ public static unsafe partial class Attention
 
     /// <summary>
     /// Whether ggml tiles a head size: the value size must be a multiple of the vector width in floats
-    /// (GGML_F32_EPR), 16 in the AVX-512 build whose arithmetic we follow on every host.
+    /// (GGML_F32_EPR: 16 in the AVX-512 build, 8 in the AVX2 one; ops.cpp, ggml_compute_forward_flash_attn_ext_f16).
     /// </summary>
-    internal static bool Tiles(int headDim) => headDim % 16 == 0;
+    internal static bool Tiles(int headDim) => Tiles(headDim, GgmlOrders.Current);
+
+    /// <summary><see cref="Tiles(int)"/> in the build of <paramref name="order"/>.</summary>
+    internal static bool Tiles(int headDim, GgmlOrder order) => headDim % (order == GgmlOrder.Avx2 ? 8 : 16) == 0;
 
     /// <summary>
     /// How many leading tokens of one llama_decode call of <paramref name="tokens"/> tokens ggml computes with its tiled
@@ -160,8 +163,7 @@ public static unsafe partial class Attention
     /// kernel computes each query row: the query stays float; per tile of 64 cells (from cell 0, in order) each score is one
     /// fused chain over the head's values from +0, times the scale; the tile's maximum updates the running one M, and
     /// when M grows the accumulator and the sum S are multiplied by expf(M_old − M); the probabilities are ggml's vector
-    /// e^(s − M) (<see cref="Elementwise.GgmlExp"/>), summed per sixteen lanes as _mm512_reduce_add_ps folds them and over the tile in
-    /// double, then added to S; each value lane gains Σ p·v as one fused chain over the tile's cells; at the end ×1/S.
+    /// e^(s − M), summed as ggml_vec_soft_max_f32 sums them (<see cref="Probabilities(float*, float)"/>), then added to S; each value lane gains Σ p·v as one fused chain over the tile's cells; at the end ×1/S.
     /// Cells a row cannot see have probability 0 there and are left out. A row's result does not depend on which other
     /// rows share its tile, so the block's rows need not be ggml's; they share each tile's conversion.
     /// </summary>
@@ -282,12 +284,32 @@ public static unsafe partial class Attention
     }
 
     /// <summary>
-    /// p[c] = ggml's e^(p[c] − max) for the tile's 64 scores, and their sum as ggml_vec_soft_max_f32 takes it in the
-    /// AVX-512 build: each sixteen folded as _mm512_reduce_add_ps does (halves, quarters, (0 + 2) + (1 + 3)), added in double.
+    /// p[c] = ggml's e^(p[c] − max) for the tile's 64 scores, and their sum as ggml_vec_soft_max_f32 (ggml-cpu/vec.cpp) takes
+    /// it in the build of <see cref="GgmlOrders.Current"/>. AVX-512: the AVX-512 exp sixteen at a time, each sixteen folded as
+    /// _mm512_reduce_add_ps does (halves, quarters, (0 + 2) + (1 + 3)) and added in double. AVX2: the AVX2 exp eight at a
+    /// time, each eight folded high half + low half, then (0 + 2) + (1 + 3), and added in double.
     /// </summary>
-    private static double Probabilities(float* p, float max)
+    internal static double Probabilities(float* p, float max) => Probabilities(p, max, GgmlOrders.Current);
+
+    /// <summary><see cref="Probabilities(float*, float)"/> in the build of <paramref name="order"/>.</summary>
+    internal static double Probabilities(float* p, float max, GgmlOrder order)
     {
         double sum = 0;
+        if (order == GgmlOrder.Avx2)
+        {
+            for (var c = 0; c < TileCells; c += 8)
+            {
+                var m = Vector128.Create(max);
+                var e0 = Elementwise.ExpAvx2(Vector128.Load(p + c) - m);
+                var e1 = Elementwise.ExpAvx2(Vector128.Load(p + c + 4) - m);
+                e0.Store(p + c);
+                e1.Store(p + c + 4);
+                sum += F16.ReduceAdd4(e1 + e0);
+            }
+
+            return sum;
+        }
+
         if (Vector512.IsHardwareAccelerated)
         {
             for (var c = 0; c < TileCells; c += 16)
@@ -318,11 +340,41 @@ public static unsafe partial class Attention
         return sum;
     }
 
-    /// <summary>output[d] = fused chain over the tile's cells in order: p[c]·v_c[d] + output[d] (hd a multiple of 16).</summary>
+    /// <summary>
+    /// Scalar twin of <see cref="Probabilities(float*, float, GgmlOrder)"/>: each value through the scalar exp of
+    /// <paramref name="order"/>'s build, each chunk's lanes added in the tree its reduction uses, the chunks in double.
+    /// </summary>
+    internal static double ProbabilitiesScalar(float* p, float max, GgmlOrder order)
+    {
+        double sum = 0;
+        var width = order == GgmlOrder.Avx2 ? 8 : 16;
+        Span<float> e = stackalloc float[16];
+        Span<float> w = stackalloc float[4];
+        for (var c = 0; c < TileCells; c += width)
+        {
+            for (var l = 0; l < width; l++)
+            {
+                e[l] = p[c + l] = Elementwise.GgmlExp(p[c + l] - max, order);
+            }
+
+            // AVX2: w = high + low, then (w0 + w2) + (w1 + w3). AVX-512: halves, quarters, then (0 + 2) + (1 + 3).
+            for (var l = 0; l < 4; l++)
+            {
+                w[l] = width == 8 ? e[l + 4] + e[l] : (e[l + 12] + e[l + 4]) + (e[l + 8] + e[l]);
+            }
+
+            sum += (w[0] + w[2]) + (w[1] + w[3]);
+        }
+
+        return sum;
+    }
+
+    /// <summary>output[d] = fused chain over the tile's cells in order: p[c]·v_c[d] + output[d] (each lane on its own, so any width gives the same bits).</summary>
     private static void AccumulateValues(float* output, float* vf, float* p, int count, int hd)
     {
         var w = Vector<float>.Count;
-        for (var d = 0; d < hd; d += w)
+        var d = 0;
+        for (; d + w <= hd; d += w)
         {
             var acc = Vector.Load(output + d);
             var v = vf + d;
@@ -332,6 +384,17 @@ public static unsafe partial class Attention
             }
 
             acc.Store(output + d);
+        }
+
+        for (; d < hd; d++)
+        {
+            var acc = output[d];
+            for (var c = 0; c < count; c++)
+            {
+                acc = MathF.FusedMultiplyAdd(vf[((long)c * hd) + d], p[c], acc);
+            }
+
+            output[d] = acc;
         }
     }
 }

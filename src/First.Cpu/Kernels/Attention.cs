@@ -264,13 +264,19 @@ public static unsafe partial class Attention
 
     /// <summary>
     /// scores[p] = (q · k_p) · scale for <paramref name="count"/> keys of <paramref name="n"/> floats each (halves, widened
-    /// exactly), summed as ggml_vec_dot_f16 in llama.cpp's AVX-512 build sums them (see F16.DotVector): value i in
-    /// lane i mod 64 by fused multiply-adds while whole steps of 64 remain, the lanes folded as its reduction folds
-    /// them, and the last n mod 64 products added one by one in double. Sixteen-lane vectors where the host has
-    /// them, four-lane quarters elsewhere; both give the same bits.
+    /// exactly), summed as ggml_vec_dot_f16 sums them in the build of <see cref="GgmlOrders.Current"/> (see F16.DotVector).
+    /// AVX-512: value i in lane i mod 64 by fused multiply-adds while whole steps of 64 remain, the lanes folded as its
+    /// reduction folds them, and the last n mod 64 products added one by one in double; sixteen-lane vectors where the
+    /// host has them, four-lane quarters elsewhere, both giving the same bits. AVX2: <see cref="ScoresAvx2"/>.
     /// </summary>
     private static void Scores(float* q, float* keys, int count, int n, float scale, float* scores)
     {
+        if (GgmlOrders.Current == GgmlOrder.Avx2)
+        {
+            ScoresAvx2(q, keys, count, n, scale, scores);
+            return;
+        }
+
         if (Vector512.IsHardwareAccelerated && n % 64 == 0)
         {
             Scores512(q, keys, count, n, scale, scores);
@@ -364,5 +370,35 @@ public static unsafe partial class Attention
         var s = (a0 + a2) + (a1 + a3);
         var h = s.GetUpper() + s.GetLower();
         return h.GetUpper() + h.GetLower();
+    }
+
+    /// <summary>
+    /// <see cref="Scores"/> in the AVX2 build's order: four eight-lane accumulators take 32 values per step (value i in
+    /// accumulator (i mod 32) / 8, lane i mod 8), are added 0 + 2, 1 + 3, then 0 + 1, and GGML_F32x8_REDUCE folds the
+    /// lanes (<see cref="F16.ReduceAdd8"/>); the last n mod 32 products are added one by one in double.
+    /// </summary>
+    private static void ScoresAvx2(float* q, float* keys, int count, int n, float scale, float* scores)
+    {
+        var np = n & ~31;
+        for (var p = 0; p < count; p++)
+        {
+            var k = keys + ((long)p * n);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (var i = 0; i < np; i += 32)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(k + i), Vector256.Load(q + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(k + i + 8), Vector256.Load(q + i + 8), a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(k + i + 16), Vector256.Load(q + i + 16), a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(k + i + 24), Vector256.Load(q + i + 24), a3);
+            }
+
+            double sum = np == 0 ? 0 : F16.ReduceAdd8((a0 + a2) + (a1 + a3));
+            for (var i = np; i < n; i++)
+            {
+                sum += k[i] * q[i];
+            }
+
+            scores[p] = (float)sum * scale;
+        }
     }
 }

@@ -57,21 +57,24 @@ public static class Elementwise
     {
         Span<float> cos = stackalloc float[ropeDims / 2];
         Span<float> sin = stackalloc float[ropeDims / 2];
-        RopeAngles(pos, ropeDims, freqBase, freqScale, cos, sin);
+        RopeAngles(pos, ropeDims, freqBase, freqScale, default, cos, sin);
         Rope(head, cos, sin, neox);
     }
 
     /// <summary>
     /// cos and sin of the ropeDims/2 angles of position <paramref name="pos"/> (see <see cref="Rope(Span{float}, int, int, float, float, bool)"/>):
-    /// the same for every head, so a forward pass computes them once per token.
+    /// the same for every head, so a forward pass computes them once per token. <paramref name="factors"/>, when not
+    /// empty, holds one divisor per angle (Llama 3's <c>rope_freqs.weight</c>, ropeDims/2 values): angle i is
+    /// freqScale · (theta_i / factors[i]), the order of ggml_rope_cache_init and rope_yarn in ggml-cpu/ops.cpp.
     /// </summary>
-    public static void RopeAngles(int pos, int ropeDims, float freqBase, float freqScale, Span<float> cos, Span<float> sin)
+    public static void RopeAngles(int pos, int ropeDims, float freqBase, float freqScale, ReadOnlySpan<float> factors, Span<float> cos, Span<float> sin)
     {
         var thetaScale = MathF.Pow(freqBase, -2f / ropeDims);
         var theta = (float)pos;
         for (var i = 0; i < ropeDims / 2; i++, theta *= thetaScale)
         {
-            (sin[i], cos[i]) = MathF.SinCos(theta * freqScale);
+            var t = factors.IsEmpty ? theta : theta / factors[i];
+            (sin[i], cos[i]) = MathF.SinCos(freqScale * t);
         }
     }
 
@@ -132,13 +135,24 @@ public static class Elementwise
     }
 
     /// <summary>
-    /// SwiGLU of rows of <paramref name="width"/>: y = silu(gate) · up, silu(g) = g / (1 + exp(−g)), the values
-    /// llama.cpp's AVX-512 build computes (ggml_vec_swiglu_f32): in each row, chunks of 16 through ggml's
-    /// polynomial exp (<see cref="GgmlExp"/>), the row's last width mod 16 through the C library's expf.
-    /// Every path (Vector512, Vector256, Vector128, scalar) gives the same bits. <paramref name="y"/> may be <paramref name="gate"/>.
+    /// SwiGLU of rows of <paramref name="width"/>: y = silu(gate) · up, silu(g) = g / (1 + exp(−g)), the values llama.cpp
+    /// computes (ggml_vec_swiglu_f32, ggml-cpu/vec.cpp) in the build of <see cref="GgmlOrders.Current"/>: in each row, chunks
+    /// of 16 (AVX-512) or 8 (AVX2) through that build's polynomial exp (<see cref="GgmlExp(float, GgmlOrder)"/>), the row's
+    /// last width mod 16 or mod 8 through the C library's expf. Every path (Vector512, Vector256, Vector128, scalar) gives
+    /// the same bits. <paramref name="y"/> may be <paramref name="gate"/>.
     /// </summary>
-    public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width)
+    public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width) =>
+        SwiGlu(gate, up, y, width, GgmlOrders.Current);
+
+    /// <summary><see cref="SwiGlu(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> in the build of <paramref name="order"/>.</summary>
+    internal static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width, GgmlOrder order)
     {
+        if (order == GgmlOrder.Avx2)
+        {
+            SwiGluAvx2(gate, up, y, width);
+            return;
+        }
+
         for (var row = 0; row + width <= gate.Length; row += width)
         {
             var g = gate.Slice(row, width);
@@ -182,15 +196,58 @@ public static class Elementwise
         }
     }
 
-    /// <summary>Scalar twin of <see cref="SwiGlu"/>: the same formula element by element.</summary>
-    public static void SwiGluScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width)
+    /// <summary>SwiGLU in the AVX2 build's order: chunks of 8 through its exp, the rest through expf.</summary>
+    private static void SwiGluAvx2(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width)
     {
+        for (var row = 0; row + width <= gate.Length; row += width)
+        {
+            var g = gate.Slice(row, width);
+            var u = up.Slice(row, width);
+            var o = y.Slice(row, width);
+            var i = 0;
+            for (; i + 8 <= width; i += 8)
+            {
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    (SiLUAvx2(Vector256.Create(g.Slice(i, 8))) * Vector256.Create(u.Slice(i, 8))).CopyTo(o.Slice(i, 8));
+                }
+                else if (Vector128.IsHardwareAccelerated)
+                {
+                    for (var h = i; h < i + 8; h += 4)
+                    {
+                        (SiLUAvx2(Vector128.Create(g.Slice(h, 4))) * Vector128.Create(u.Slice(h, 4))).CopyTo(o.Slice(h, 4));
+                    }
+                }
+                else
+                {
+                    for (var h = i; h < i + 8; h++)
+                    {
+                        o[h] = g[h] / (1f + GgmlExpAvx2(0f - g[h])) * u[h];
+                    }
+                }
+            }
+
+            for (; i < width; i++)
+            {
+                o[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
+            }
+        }
+    }
+
+    /// <summary>Scalar twin of <see cref="SwiGlu(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/>: the same formula element by element.</summary>
+    public static void SwiGluScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width) =>
+        SwiGluScalar(gate, up, y, width, GgmlOrders.Current);
+
+    /// <summary>Scalar twin of <see cref="SwiGlu(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, GgmlOrder)"/>.</summary>
+    internal static void SwiGluScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width, GgmlOrder order)
+    {
+        var chunk = order == GgmlOrder.Avx2 ? 8 : 16;
         for (var row = 0; row + width <= gate.Length; row += width)
         {
             for (var i = 0; i < width; i++)
             {
                 var g = gate[row + i];
-                var e = i < width - (width % 16) ? GgmlExp(0f - g) : MathF.Exp(-g);
+                var e = i < width - (width % chunk) ? GgmlExp(0f - g, order) : MathF.Exp(-g);
                 y[row + i] = g / (1f + e) * up[row + i];
             }
         }
@@ -210,7 +267,10 @@ public static class Elementwise
     private static readonly float C2 = BitConverter.Int32BitsToSingle(0x3efffedb); // 0x1.fffdb6p-2
     private static readonly float C1 = BitConverter.Int32BitsToSingle(0x3f7ffff6); // 0x1.ffffecp-1
 
-    /// <summary>ggml's polynomial exp of one value (the scalar form of its vector code).</summary>
+    /// <summary>ggml's polynomial exp of one value in the build of <paramref name="order"/> (the scalar form of its vector code).</summary>
+    public static float GgmlExp(float x, GgmlOrder order) => order == GgmlOrder.Avx2 ? GgmlExpAvx2(x) : GgmlExp(x);
+
+    /// <summary>ggml's polynomial exp of one value, AVX-512 build (the scalar form of its vector code).</summary>
     public static float GgmlExp(float x)
     {
         var z = MathF.FusedMultiplyAdd(x, Log2E, Shift);
@@ -228,6 +288,41 @@ public static class Elementwise
 
         // vscalefps: j·2^n rounded once (the double product is exact).
         return (float)(j * Math.ScaleB(1.0, (int)n));
+    }
+
+    /// <summary>
+    /// ggml's polynomial exp of one value as its AVX2 build computes it (ggml_v_expf for __AVX2__ in ggml-cpu/vec.h, also
+    /// the NEON one): the same reduction and polynomial as <see cref="GgmlExp(float)"/>, but the degree-1 term is a plain
+    /// product with no 1 added, and 2^n comes from the exponent bits: fma(j, 2^n, 2^n) for |n| ≤ 126; for 126 &lt; |n| ≤ 192
+    /// 2^n in two factors s1·s2 with the fused step on s2 and one more rounding by s1; beyond 192, s1·s1 (0 or ∞).
+    /// </summary>
+    public static float GgmlExpAvx2(float x)
+    {
+        var z = MathF.FusedMultiplyAdd(x, Log2E, Shift);
+        var n = z - Shift;
+        var b = MathF.FusedMultiplyAdd(-n, Ln2Lo, MathF.FusedMultiplyAdd(-n, Ln2Hi, x));
+        var e = (uint)BitConverter.SingleToInt32Bits(z) << 23;
+        var u = b * b;
+        var j = MathF.FusedMultiplyAdd(
+            MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(C5, b, C4), u, MathF.FusedMultiplyAdd(C3, b, C2)),
+            u,
+            C1 * b);
+        var an = MathF.Abs(n);
+        if (!(an > 126))
+        {
+            var k = BitConverter.UInt32BitsToSingle(e + 0x3f800000u);
+            return MathF.FusedMultiplyAdd(k, j, k);
+        }
+
+        var g = n <= 0 ? 0x82000000u : 0u;
+        var s1 = BitConverter.UInt32BitsToSingle(g + 0x7f000000u);
+        if (an > 192)
+        {
+            return s1 * s1;
+        }
+
+        var s2 = BitConverter.UInt32BitsToSingle(e - g);
+        return MathF.FusedMultiplyAdd(s2, j, s2) * s1;
     }
 
     private static Vector512<float> SiLU(Vector512<float> x) => x / (Vector512<float>.One + Exp(Vector512<float>.Zero - x));
@@ -288,6 +383,65 @@ public static class Elementwise
         var scaled = j * ((n1 + Vector128.Create(127)) << 23).AsSingle() * ((ni - n1 + Vector128.Create(127)) << 23).AsSingle();
         var saturated = Vector128.ConditionalSelect(Vector128.LessThanOrEqual(n, Vector128<float>.Zero), Vector128<float>.Zero, Vector128.Create(float.PositiveInfinity));
         return Vector128.ConditionalSelect(Vector128.GreaterThan(Vector128.Abs(n), Vector128.Create(192f)), saturated, scaled);
+    }
+
+    private static Vector256<float> SiLUAvx2(Vector256<float> x) => x / (Vector256<float>.One + ExpAvx2(Vector256<float>.Zero - x));
+
+    private static Vector128<float> SiLUAvx2(Vector128<float> x) => x / (Vector128<float>.One + ExpAvx2(Vector128<float>.Zero - x));
+
+    // The vector forms of GgmlExpAvx2, lane by lane the same selection as ggml's masks.
+    internal static Vector256<float> ExpAvx2(Vector256<float> x)
+    {
+        var z = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Shift));
+        var n = z - Vector256.Create(Shift);
+        var b = Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2Lo), Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2Hi), x));
+        var e = z.AsUInt32() << 23;
+        var k = (e + Vector256.Create(0x3f800000u)).AsSingle();
+        var u = b * b;
+        var j = Vector256.FusedMultiplyAdd(
+            Vector256.FusedMultiplyAdd(Vector256.FusedMultiplyAdd(Vector256.Create(C5), b, Vector256.Create(C4)), u, Vector256.FusedMultiplyAdd(Vector256.Create(C3), b, Vector256.Create(C2))),
+            u,
+            Vector256.Create(C1) * b);
+        var normal = Vector256.FusedMultiplyAdd(k, j, k);
+        var an = Vector256.Abs(n);
+        var c = Vector256.GreaterThan(an, Vector256.Create(126f));
+        if (c == Vector256<float>.Zero)
+        {
+            return normal;
+        }
+
+        var g = Vector256.LessThanOrEqual(n, Vector256<float>.Zero).AsUInt32() & Vector256.Create(0x82000000u);
+        var s1 = (g + Vector256.Create(0x7f000000u)).AsSingle();
+        var s2 = (e - g).AsSingle();
+        var wide = Vector256.ConditionalSelect(c, Vector256.FusedMultiplyAdd(s2, j, s2) * s1, normal);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(an, Vector256.Create(192f)), s1 * s1, wide);
+    }
+
+    internal static Vector128<float> ExpAvx2(Vector128<float> x)
+    {
+        var z = Vector128.FusedMultiplyAdd(x, Vector128.Create(Log2E), Vector128.Create(Shift));
+        var n = z - Vector128.Create(Shift);
+        var b = Vector128.FusedMultiplyAdd(-n, Vector128.Create(Ln2Lo), Vector128.FusedMultiplyAdd(-n, Vector128.Create(Ln2Hi), x));
+        var e = z.AsUInt32() << 23;
+        var k = (e + Vector128.Create(0x3f800000u)).AsSingle();
+        var u = b * b;
+        var j = Vector128.FusedMultiplyAdd(
+            Vector128.FusedMultiplyAdd(Vector128.FusedMultiplyAdd(Vector128.Create(C5), b, Vector128.Create(C4)), u, Vector128.FusedMultiplyAdd(Vector128.Create(C3), b, Vector128.Create(C2))),
+            u,
+            Vector128.Create(C1) * b);
+        var normal = Vector128.FusedMultiplyAdd(k, j, k);
+        var an = Vector128.Abs(n);
+        var c = Vector128.GreaterThan(an, Vector128.Create(126f));
+        if (c == Vector128<float>.Zero)
+        {
+            return normal;
+        }
+
+        var g = Vector128.LessThanOrEqual(n, Vector128<float>.Zero).AsUInt32() & Vector128.Create(0x82000000u);
+        var s1 = (g + Vector128.Create(0x7f000000u)).AsSingle();
+        var s2 = (e - g).AsSingle();
+        var wide = Vector128.ConditionalSelect(c, Vector128.FusedMultiplyAdd(s2, j, s2) * s1, normal);
+        return Vector128.ConditionalSelect(Vector128.GreaterThan(an, Vector128.Create(192f)), s1 * s1, wide);
     }
 
     /// <summary>y = a + b (residual connections).</summary>

@@ -53,9 +53,10 @@ public sealed unsafe class LayerWeights
 /// </summary>
 public sealed unsafe class ModelWeights
 {
-    private ModelWeights(ModelConfig config, QuantMatrix embedding, float* outputNorm, QuantMatrix output, LayerWeights[] layers)
+    private ModelWeights(ModelConfig config, QuantMatrix embedding, float* outputNorm, QuantMatrix output, LayerWeights[] layers, float* ropeFactors)
     {
         Config = config;
+        RopeFactorsPointer = ropeFactors;
         TokenEmbedding = embedding;
         OutputNorm = outputNorm;
         Output = output;
@@ -76,6 +77,14 @@ public sealed unsafe class ModelWeights
 
     /// <summary>The blocks, first to last.</summary>
     public IReadOnlyList<LayerWeights> Layers { get; }
+
+    /// <summary>
+    /// Llama 3's per-angle RoPE divisors (<c>rope_freqs.weight</c>, [RopeDimensions / 2]), shared by every layer as
+    /// llama.cpp shares it (llama_model::get_rope_factors); empty when the file has none.
+    /// </summary>
+    public ReadOnlySpan<float> RopeFactors => RopeFactorsPointer == null ? default : new(RopeFactorsPointer, Config.RopeDimensions / 2);
+
+    private float* RopeFactorsPointer { get; }
 
     /// <summary>Binds the tensors of <paramref name="file"/> (which must stay open while the weights are used).</summary>
     /// <exception cref="GgufFormatException">A tensor is missing or has the wrong shape; the message names it.</exception>
@@ -108,7 +117,8 @@ public sealed unsafe class ModelWeights
             };
         }
 
-        return new ModelWeights(config, embedding, Vector(file, "output_norm.weight", d), output, layers);
+        var ropeFactors = file.FindTensor("rope_freqs.weight") is null ? null : Vector(file, "rope_freqs.weight", config.RopeDimensions / 2);
+        return new ModelWeights(config, embedding, Vector(file, "output_norm.weight", d), output, layers, ropeFactors);
     }
 
     private static QuantMatrix Matrix(GgufFile file, string name, int rows, int cols)

@@ -33,7 +33,7 @@ internal static unsafe class Transformer
         var half = c.RopeDimensions / 2;
         for (var t = 0; t < n; t++)
         {
-            Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale,
+            Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, w.RopeFactors,
                 new Span<float>(s.RopeCos + ((long)t * half), half), new Span<float>(s.RopeSin + ((long)t * half), half));
         }
 

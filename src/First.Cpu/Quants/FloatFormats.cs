@@ -1,3 +1,5 @@
+using First.Cpu.Kernels;
+
 namespace First.Cpu.Quants;
 
 /// <summary>F32 weights with F32 activations.</summary>
@@ -51,23 +53,38 @@ public static unsafe partial class F16
     }
 
     /// <summary>
-    /// Σ w·a over half values in ggml's order (see <see cref="DotVector"/>): value i goes to lane i mod 64 by a
-    /// fused multiply-add while whole steps of 64 remain; the lanes are then summed as ggml's reduction does,
-    /// and the rest added one product at a time in double.
+    /// Σ w·a over half values in the order of <see cref="GgmlOrders.Current"/>'s build (see <see cref="DotVector(void*, void*, int)"/>):
+    /// value i goes to lane i mod 64 (AVX-512) or i mod 32 (AVX2) by a fused multiply-add while whole steps remain; the
+    /// lanes are then summed as ggml's reduction does, and the rest added one product at a time in double.
     /// </summary>
-    public static float DotScalar(void* weights, void* activations, int n)
+    public static float DotScalar(void* weights, void* activations, int n) => DotScalar(weights, activations, n, GgmlOrders.Current);
+
+    /// <summary>The scalar twin of <see cref="DotVector(void*, void*, int, GgmlOrder)"/> for <paramref name="order"/>.</summary>
+    internal static float DotScalar(void* weights, void* activations, int n, GgmlOrder order)
     {
         var w = (ushort*)weights;
         var a = (ushort*)activations;
-        Span<float> lanes = stackalloc float[64];
+        var step = order == GgmlOrder.Avx2 ? 32 : 64;
+        Span<float> lanes = stackalloc float[step];
         lanes.Clear();
-        var np = n & ~63;
+        var np = n & ~(step - 1);
         for (var i = 0; i < np; i++)
         {
-            lanes[i % 64] = MathF.FusedMultiplyAdd(Fp16.ToFloat(w[i]), Fp16.ToFloat(a[i]), lanes[i % 64]);
+            lanes[i % step] = MathF.FusedMultiplyAdd(Fp16.ToFloat(w[i]), Fp16.ToFloat(a[i]), lanes[i % step]);
         }
 
-        // Accumulators of 16 lanes: 0 += 2, 1 += 3, 0 += 1; then GCC's _mm512_reduce_add_ps.
+        double sum = order == GgmlOrder.Avx2 ? ReduceLanes32(lanes) : ReduceLanes64(lanes);
+        for (var i = np; i < n; i++)
+        {
+            sum += Fp16.ToFloat(w[i]) * Fp16.ToFloat(a[i]);
+        }
+
+        return (float)sum;
+    }
+
+    /// <summary>AVX-512: accumulators of 16 lanes, 0 += 2, 1 += 3, 0 += 1; then GCC's _mm512_reduce_add_ps.</summary>
+    private static float ReduceLanes64(Span<float> lanes)
+    {
         Span<float> acc = stackalloc float[16];
         for (var l = 0; l < 16; l++)
         {
@@ -80,13 +97,25 @@ public static unsafe partial class F16
             t[l] = acc[l + 8] + acc[l];
         }
 
-        double sum = ((t[4] + t[0]) + (t[6] + t[2])) + ((t[5] + t[1]) + (t[7] + t[3]));
-        for (var i = np; i < n; i++)
+        return ((t[4] + t[0]) + (t[6] + t[2])) + ((t[5] + t[1]) + (t[7] + t[3]));
+    }
+
+    /// <summary>AVX2: accumulators of 8 lanes, 0 += 2, 1 += 3, 0 += 1; then GGML_F32x8_REDUCE: halves, (0 + 1) + (2 + 3).</summary>
+    private static float ReduceLanes32(Span<float> lanes)
+    {
+        Span<float> acc = stackalloc float[8];
+        for (var l = 0; l < 8; l++)
         {
-            sum += Fp16.ToFloat(w[i]) * Fp16.ToFloat(a[i]);
+            acc[l] = (lanes[l] + lanes[16 + l]) + (lanes[8 + l] + lanes[24 + l]);
         }
 
-        return (float)sum;
+        Span<float> t = stackalloc float[4];
+        for (var l = 0; l < 4; l++)
+        {
+            t[l] = acc[l] + acc[l + 4];
+        }
+
+        return (t[0] + t[1]) + (t[2] + t[3]);
     }
 }
 

@@ -79,7 +79,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         for (var pos = 0; pos < Capacity; pos++)
         {
             var sin = new Span<float>(RopeSin + ((long)pos * half), half);
-            Elementwise.RopeAngles(pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, new Span<float>(RopeCos + ((long)pos * half), half), sin);
+            Elementwise.RopeAngles(pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, w.RopeFactors, new Span<float>(RopeCos + ((long)pos * half), half), sin);
             TensorPrimitives.Negate(sin, new Span<float>(RopeSinNegated + ((long)pos * half), half));
         }
 
