@@ -41,3 +41,16 @@ if ! ref=$(bash "$shared/tools/llama-cpp-reference.sh" --tools 2>"$log"); then
 fi
 rm -f "$log"
 echo "setup: llama.cpp reference in $ref"
+
+# On an AVX-512 CPU the native reference sums in the AVX-512 build's order; the engine's AVX2 order (what llama.cpp
+# computes on an AVX2-only CPU) is checked against llama.cpp built at the AVX2 level (~2 minutes, once).
+if grep -qw avx512f /proc/cpuinfo; then
+  log=$(mktemp)
+  if ! avx2=$(bash build/reference.sh avx2 2>"$log"); then
+    cat "$log" >&2
+    echo "setup: building the AVX2-level llama.cpp reference failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "setup: llama.cpp AVX2-level reference in $avx2"
+fi

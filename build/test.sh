@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. installs what is missing (build/setup.sh: cross toolchain, qemu, llama.cpp reference)
+#   1. installs what is missing (build/setup.sh: cross toolchain, qemu, llama.cpp references)
 #   2. builds everything with warnings as errors
-#   3. runs the tests, then again with AVX-512, AVX2 and all hardware intrinsics switched off
-#   4. publishes the NativeAOT binaries and checks them: linux-x64 natively, linux-arm64 under
-#      qemu as a Cortex-A72 (Raspberry Pi 4) and a Cortex-A76 (Raspberry Pi 5)
-# and ends with one line: "tests: N passed, N failed, N skipped".
+#   3. runs every test once; then the classes that exercise per-ISA code (trait Isa=kernels) again with
+#      AVX-512, AVX2 and all hardware intrinsics switched off. On an AVX-512 host the AVX-512-off run
+#      also takes the classes that compare with llama.cpp (Isa=order): the engine then follows the AVX2
+#      build's order and is compared with llama.cpp built at the AVX2 level
+#   4. runs the Isa=kernels classes on linux-arm64 under qemu as a Cortex-A72 (Raspberry Pi 4) and a
+#      Cortex-A76 (Raspberry Pi 5)
+#   5. publishes the NativeAOT binaries and checks them: linux-x64 natively, linux-arm64 under qemu
+# and ends with the time of each stage and one line: "tests: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 mkdir -p artifacts/logs
 
+stages=()
+stage_start=$SECONDS
+stage() { # name: closes the running stage and starts the next
+  stages+=("$(printf '%-28s %4d s' "$current_stage" $((SECONDS - stage_start)))")
+  current_stage=$1 stage_start=$SECONDS
+}
+current_stage=setup
+
 bash build/setup.sh || exit 1
+stage build
 export FIRST_REQUIRE_REFERENCE=1   # in the suite, a missing llama.cpp reference is a failure, not a skip
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -32,11 +45,13 @@ count() { # adds the totals of a dotnet test log
   echo "   $p passed, $f failed, $s skipped"
 }
 
-run_suite() { # name, then VAR=value pairs for the environment
-  local name=$1; shift
+run_suite() { # name, test arguments ("--solution First.sln" or "--project DIR" and filters), then VAR=value pairs
+  local name=$1 selection=$2; shift 2
   local log=artifacts/logs/test-$name.log
+  stage "tests $name"
   echo "== tests ($name${*:+: $*})"
-  env "$@" dotnet test --solution First.sln -c Release --no-build > "$log" 2>&1
+  # shellcheck disable=SC2086 # the selection is a list of words
+  env "$@" dotnet test $selection -c Release --no-build > "$log" 2>&1
   local rc=$?
   grep -E "^(failed|skipped) " "$log" | head -40
   grep -A12 -E "^failed " "$log" | grep -vE "^(skipped|passed) " | head -60   # why they failed
@@ -46,14 +61,18 @@ run_suite() { # name, then VAR=value pairs for the environment
   fi
 }
 
-run_suite default
-# .NET 10 ignores DOTNET_EnableAVX512F; DOTNET_EnableAVX512 is the switch that takes AVX-512 away.
-run_suite no-avx512 DOTNET_EnableAVX512F=0 DOTNET_EnableAVX512=0
-run_suite no-avx2 DOTNET_EnableAVX2=0
-run_suite scalar DOTNET_EnableHWIntrinsic=0
+kernels="--project tests/First.Cpu.Tests --filter-trait Isa=kernels"
+run_suite default "--solution First.sln"
+if grep -qw avx512f /proc/cpuinfo; then
+  # .NET 10 ignores DOTNET_EnableAVX512F; DOTNET_EnableAVX512 is the switch that takes AVX-512 away.
+  run_suite no-avx512 "$kernels --filter-trait Isa=order" DOTNET_EnableAVX512F=0 DOTNET_EnableAVX512=0
+fi
+run_suite no-avx2 "$kernels" DOTNET_EnableAVX2=0
+run_suite scalar "$kernels" DOTNET_EnableHWIntrinsic=0
 
 # The kernel tests on arm64, under qemu: a Cortex-A72 (NEON, a Raspberry Pi 4) and a Cortex-A76 (NEON
 # with sdot, a Raspberry Pi 5). The x86 and reference-library tests report themselves skipped there.
+stage "tests arm64 (qemu)"
 echo "== kernel tests on linux-arm64 (qemu)"
 armtests=$root/artifacts/arm64-tests/First.Cpu.Tests
 if dotnet publish tests/First.Cpu.Tests -c Release -r linux-arm64 --self-contained -p:InvariantGlobalization=true \
@@ -65,14 +84,11 @@ if dotnet publish tests/First.Cpu.Tests -c Release -r linux-arm64 --self-contain
   # with DOTNET_EnableWriteXorExecute=0 (the runtime then writes code in place). This is most likely also
   # why all classes in one process were seen to crash qemu-user (SIGSEGV) or to corrupt xunit's theory
   # data; one qemu process per test class stays as a second guard.
-  # Parity, perplexity and ggml-attention tests are left out: they need llama.cpp's x64 reference and would only report
-  # themselves skipped. Router training tests run the same kernels as the kernel tests, with thousands of
-  # forward passes (minutes under emulation), so they run natively only. (The tokenizer tests, whose BPE
-  # vocabularies used to crash qemu-user with SIGSEGV, run since W^X is off: about 10 s per CPU.)
-  classes=$(grep -hoE "public sealed (unsafe |partial )?class [A-Za-z]+Tests" tests/First.Cpu.Tests/*.cs | awk '{print $NF}' \
-    | grep -vxE "ModelParityTests|PerplexityTests|SynthParityTests|LongContextParityTests|GgmlAttentionTests|RouterGradientTests|RouterTrainingTests" | sort)
-  for cpu in cortex-a72 cortex-a76; do
-    cpu_total=0 cpu_failed=0 cpu_skipped=0
+  # The classes that exercise per-ISA code (trait Isa=kernels), as the x64 build of the same tests lists them.
+  classes=$(tests/First.Cpu.Tests/bin/Release/net10.0/First.Cpu.Tests -list classes -trait Isa=kernels | grep -E "^First\." | sed 's/^First\.Cpu\.Tests\.//' | sort)
+  [[ -n $classes ]] || { echo "   no class has the trait Isa=kernels"; failed=$((failed + 1)); }
+  qemu_classes() { # cpu: runs every class under qemu as that CPU, and writes "passed failed skipped" to its summary file
+    local cpu=$1 cpu_total=0 cpu_failed=0 cpu_skipped=0 class log rc summary t total errors fails skips
     for class in $classes; do
       log=artifacts/logs/test-arm64-$cpu-$class.log
       QEMU_CPU=$cpu qemu-aarch64-static -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH="$armtests" \
@@ -80,15 +96,23 @@ if dotnet publish tests/First.Cpu.Tests -c Release -r linux-arm64 --self-contain
         "$armtests/First.Cpu.Tests" -noColor -class "First.Cpu.Tests.$class" > "$log" 2>&1
       rc=$?
       summary=$(grep -E "Total: [0-9]+" "$log" | tail -1)
-      grep -E "\[FAIL\]" "$log" | head -20
       t=$(sed -nE 's/.*Total: ([0-9]+), Errors: ([0-9]+), Failed: ([0-9]+), Skipped: ([0-9]+).*/\1 \2 \3 \4/p' <<< "$summary")
       read -r total errors fails skips <<< "${t:-0 1 0 0}"
-      [[ $rc -ne 0 && $errors -eq 0 && $fails -eq 0 ]] && { echo "   $class on $cpu exited $rc"; tail -5 "$log"; errors=1; }
+      [[ $rc -ne 0 && $errors -eq 0 && $fails -eq 0 ]] && { echo "   $class on $cpu exited $rc" >> "$log"; errors=1; }
       cpu_total=$((cpu_total + total)) cpu_failed=$((cpu_failed + errors + fails)) cpu_skipped=$((cpu_skipped + skips))
     done
-    echo "   $cpu: $((cpu_total - cpu_failed - cpu_skipped)) passed, $cpu_failed failed, $cpu_skipped skipped"
+    echo "$((cpu_total - cpu_failed - cpu_skipped)) $cpu_failed $cpu_skipped" > "artifacts/logs/arm64-$cpu.summary"
+  }
+
+  # A class runs in one thread under qemu, so the two CPUs run side by side, one core each.
+  rm -f artifacts/logs/arm64-*.summary artifacts/logs/test-arm64-*.log
+  qemu_classes cortex-a72 & qemu_classes cortex-a76 & wait
+  for cpu in cortex-a72 cortex-a76; do
+    grep -hE "\[FAIL\]| exited [0-9]+$" artifacts/logs/test-arm64-$cpu-*.log | head -20
+    read -r p f k < "artifacts/logs/arm64-$cpu.summary" || { p=0 f=1 k=0; }
+    echo "   $cpu: $p passed, $f failed, $k skipped"
     grep -ohE "it offers [a-z ]+" artifacts/logs/test-arm64-$cpu-*.log | sort -u | sed 's/^/   paths: /' | head -1
-    passed=$((passed + cpu_total - cpu_failed - cpu_skipped)) failed=$((failed + cpu_failed)) skipped=$((skipped + cpu_skipped))
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
   done
 else
   tail -20 artifacts/logs/publish-arm64-tests.log; failed=$((failed + 1))
@@ -103,6 +127,7 @@ check() { # description, command...: one pass or fail
   fi
 }
 
+stage "NativeAOT binaries"
 echo "== NativeAOT binaries"
 if bash build/publish.sh > artifacts/logs/publish.log 2>&1; then
   cat artifacts/logs/publish.log
@@ -149,5 +174,9 @@ else
   cat artifacts/logs/publish.log; failed=$((failed + 1))
 fi
 
+stage end
+echo "== time per stage"
+printf '   %s\n' "${stages[@]}"
+echo "   total                        $SECONDS s"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [[ $failed -eq 0 ]]

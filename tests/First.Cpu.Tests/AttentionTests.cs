@@ -12,6 +12,7 @@ namespace First.Cpu.Tests;
 /// be equal bit for bit, on whichever vector path the host runs (the suite runs again with AVX-512, AVX2 and
 /// all intrinsics switched off).
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class AttentionTests
 {
     /// <summary>One case: shapes, how many tokens and where the first sits, and the data as seeds.</summary>

@@ -6,6 +6,7 @@ namespace First.Cpu.Tests;
 
 /// <summary>Decoding (forward pass, sampling, piece lookup) allocates nothing per token once warm.</summary>
 [Collection(nameof(IsolatedCollection))]
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed class DecodeAllocationTests
 {
     [Theory]

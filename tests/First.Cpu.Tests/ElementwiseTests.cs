@@ -7,6 +7,7 @@ using FsCheck.Fluent;
 namespace First.Cpu.Tests;
 
 /// <summary>The vectorized element-wise operations against their scalar twins, for every length 0..256.</summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class ElementwiseTests
 {
     private static Gen<float[]> Values(int n, float scale) =>

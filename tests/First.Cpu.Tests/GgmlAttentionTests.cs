@@ -12,6 +12,7 @@ namespace First.Cpu.Tests;
 /// queries or more, head sizes that are multiples of 16) and the split-KV path (one query over a view of 512 cells or
 /// more, split across the threads).
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Order)]
 public sealed unsafe class GgmlAttentionTests(ITestOutputHelper output)
 {
     /// <summary>One call: shapes, the batch and where it starts, llama.cpp's thread count, the data as a seed.</summary>

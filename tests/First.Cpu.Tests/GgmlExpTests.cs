@@ -13,6 +13,7 @@ namespace First.Cpu.Tests;
 /// The reference's own accuracy is ElementwiseTests'; its agreement with ggml is checked through llama.cpp's tiled flash
 /// attention in <see cref="GgmlAttentionTests"/>, against the build of each order.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed class GgmlExpTests
 {
     private static readonly float[] Specials =

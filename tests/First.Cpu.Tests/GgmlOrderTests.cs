@@ -12,6 +12,7 @@ namespace First.Cpu.Tests;
 /// that spells the order out, on real quantized rows of every length; the model-level evidence is
 /// <see cref="ModelParityTests"/> (Q4_0 logits within a few ulp) and <see cref="GoldenOutputTests"/>.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class GgmlOrderTests
 {
     /// <summary>The x86 row kernels that sum in ggml's eight-lane order (their twins: <see cref="Twin"/>).</summary>

@@ -12,6 +12,7 @@ namespace First.Cpu.Tests;
 /// arithmetic is exact, within the rounding budget on real quantized rows, for every block count 1..40.
 /// A path the host cannot run is reported as skipped.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class InterleavedKernelTests
 {
     public static TheoryData<string> Kernels() => [.. KernelRegistry.AllInterleaved.Select(k => k.Name)];

@@ -12,6 +12,7 @@ namespace First.Cpu.Tests;
 /// summation order gives the same float), within a stated rounding budget on real quantized rows, for
 /// every block count from 1 to 40 (every tail of the unrolled loops). Quantizers: the same bytes.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class KernelEquivalenceTests
 {
     public static TheoryData<string> DotKernels() => [.. KernelRegistry.AllDots.Where(k => k.Path != KernelPath.Scalar).Select(k => k.Name)];

@@ -11,6 +11,7 @@ namespace First.Cpu.Tests;
 /// the allocation test counts the bytes of the whole process.
 /// </summary>
 [Collection(nameof(IsolatedCollection))]
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class MatMulTests
 {
     public static TheoryData<GgmlType> WeightTypes() => [.. QuantFormats.All.Where(f => f.IsWeightFormat).Select(f => f.Type)];

@@ -16,6 +16,7 @@ namespace First.Cpu.Tests;
 /// then crosses a half or Q8 rounding step, so the logits must agree within a stated budget and our top
 /// token must be one llama.cpp also ranks first or within the budget of first.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Order)]
 public sealed class ModelParityTests(ITestOutputHelper output)
 {
     public static TheoryData<string, float> Models() => new()

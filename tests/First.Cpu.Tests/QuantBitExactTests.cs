@@ -10,6 +10,7 @@ namespace First.Cpu.Tests;
 /// Our reference quantizers write the bytes ggml's quantize_row_*_ref writes, and our dequantizers
 /// return the floats ggml's dequantize_row_* returns, bit for bit, on rows built to stress them.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class QuantBitExactTests
 {
     public static TheoryData<GgmlType> QuantizedTypes() =>

@@ -104,9 +104,33 @@ public sealed class RoutingTests
                 Assert.Equal(set.Routers[l]!.B2, read.Routers[l]!.B2);
             }
 
-            using var other = LanguageModel.Open(TestPaths.Model("stories260K-Q8_0.gguf"));
-            var e = Assert.Throws<RouterFileException>(() => RouterFile.Read(path, other));
-            Assert.Contains("fingerprint", e.Message, StringComparison.Ordinal);
+            // Another quantization of the same model (llama.cpp's Q4_0 of the same weights) takes the routers, with one line.
+            using (var quantized = LanguageModel.Open(TestPaths.Model("stories260K-Q4_0.gguf")))
+            {
+                var notices = new StringWriter();
+                var (again, _) = RouterFile.Read(path, quantized, notices);
+                Assert.Equal(set.RoutedLayers, again.RoutedLayers);
+                Assert.Equal(set.Routers[2]!.W1, again.Routers[2]!.W1);
+                Assert.Single(notices.ToString().TrimEnd().Split('\n'));
+                Assert.Contains("another quantization", notices.ToString(), StringComparison.Ordinal);
+                var silent = new StringWriter();
+                RouterFile.Read(path, model, silent);
+                Assert.Empty(silent.ToString());
+            }
+
+            // Another model with the same architecture and sizes: one more tensor in its table.
+            var otherPath = Path.Combine(Path.GetTempPath(), $"first-other-{Guid.NewGuid():N}.gguf");
+            try
+            {
+                WithExtraTensor(TestPaths.Model("stories260K.gguf"), otherPath);
+                using var other = LanguageModel.Open(otherPath);
+                var e = Assert.Throws<RouterFileException>(() => RouterFile.Read(path, other));
+                Assert.Contains("fingerprint", e.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                File.Delete(otherPath);
+            }
 
             var bytes = File.ReadAllBytes(path);
             File.WriteAllBytes(path, bytes[..(bytes.Length - 100)]);
@@ -116,5 +140,30 @@ public sealed class RoutingTests
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>A copy of <paramref name="source"/> with every key and tensor, plus one tensor no architecture reads.</summary>
+    private static void WithExtraTensor(string source, string path)
+    {
+        using var file = GgufFile.Open(source);
+        using var writer = GgufWriter.CreateFile(path);
+        foreach (var (key, value) in file.Metadata)
+        {
+            writer.Metadata.Add(key, value);
+        }
+
+        foreach (var t in file.Tensors)
+        {
+            writer.AddTensor(t.Name, t.Type, [.. t.Shape]);
+        }
+
+        writer.AddTensor("extra.weight", GgmlType.F32, 4);
+        foreach (var t in file.Tensors)
+        {
+            writer.WriteTensorData(file.GetTensorData<byte>(t));
+        }
+
+        writer.WriteTensorData(new byte[16]);
+        writer.Finish();
     }
 }

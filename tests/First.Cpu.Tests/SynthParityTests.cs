@@ -15,6 +15,7 @@ namespace First.Cpu.Tests;
 /// (see ModelParityTests) to about 2% here, as on stories260K-Q8_0; a wrong bias, RoPE layout or head grouping
 /// moves logits by their whole size.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Order)]
 public sealed class SynthParityTests(ITestOutputHelper output)
 {
     private const double Budget = 0.05;
@@ -137,6 +138,7 @@ public sealed class SynthParityTests(ITestOutputHelper output)
 /// follow it (before: 2e-3 of the largest logit at 100 tokens; now about 5e-7). Elsewhere the products differ in
 /// the last bits and the budget is SynthParityTests'.
 /// </summary>
+[Trait(TestTraits.Isa, TestTraits.Order)]
 public sealed class LongContextParityTests(ITestOutputHelper output)
 {
     private static double Budget => System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported ? 1e-5 : 0.05;

@@ -7,6 +7,7 @@ using FsCheck.Fluent;
 namespace First.Cpu.Tests;
 
 /// <summary>The transposed product back-propagation uses equals Σ_r g[t][r] · dequantize(W[r]) summed plainly.</summary>
+[Trait(TestTraits.Isa, TestTraits.Kernels)]
 public sealed unsafe class TransposedProductTests
 {
     [Theory]

@@ -45,7 +45,7 @@ internal static class EvalCommand
             ExampleSources.RequireOne(r.GetValue(text), r.GetValue(jsonl), r.GetValue(selfGenerate));
 
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model)!));
-            var (set, fileTau) = RouterFile.Read(CliErrors.RequireFile(r.GetValue(routers)!), lm);
+            var (set, fileTau) = RouterFile.Read(CliErrors.RequireFile(r.GetValue(routers)!), lm, Console.Error);
             var p = r.GetValue(promptLength);
             var n = r.GetValue(continuationLength);
             if (p < 1 || n < 2)

@@ -19,6 +19,7 @@ internal static class KernelsCommand
                 Console.Out.WriteLine($"forced        {KernelRegistry.Variable}={forced.Value.ToString().ToLowerInvariant()}");
             }
 
+            Console.Out.WriteLine($"float order   {GgmlOrders.Describe(GgmlOrders.Current)}");
             if (KernelRegistry.WideRowPath is { } rows && KernelRegistry.WideIntegerTime(rows) is { } wide)
             {
                 var verdict = KernelRegistry.WideIntegerPays(rows) ? "used where a format has them" : "not used here";

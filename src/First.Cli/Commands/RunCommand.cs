@@ -53,7 +53,7 @@ internal static class RunCommand
                     throw new CliException("--routers and --skip-layers exclude each other");
                 }
 
-                var (set, fileTau) = First.Cpu.Routing.RouterFile.Read(CliErrors.RequireFile(routerPath), lm);
+                var (set, fileTau) = First.Cpu.Routing.RouterFile.Read(CliErrors.RequireFile(routerPath), lm, Console.Error);
                 var options = new First.Cpu.Routing.RoutingOptions
                 {
                     Tau = r.GetValue(tau) ?? fileTau,

@@ -62,7 +62,7 @@ internal static class TrainRoutersCommand
                 _ => throw new CliException($"--loss must be kl or ce (got '{lossName}')"),
             };
             using var lm = LanguageModel.Open(CliErrors.RequireFile(r.GetValue(model)!));
-            var given = r.GetValue(routersIn) is { } routerPath ? RouterFile.Read(CliErrors.RequireFile(routerPath), lm).Routers : null;
+            var given = r.GetValue(routersIn) is { } routerPath ? RouterFile.Read(CliErrors.RequireFile(routerPath), lm, Console.Error).Routers : null;
             if (r.GetValue(fixedLayers) is { } fixedList)
             {
                 if (given is not null)

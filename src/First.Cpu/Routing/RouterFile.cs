@@ -12,7 +12,8 @@ public sealed class RouterFileException(string message) : Exception(message);
 /// <summary>
 /// Router files (shared/FIRST.md): GGUF, tensors <c>router.{i}.w1</c> [d, d_r], <c>.b1</c> [d_r], <c>.w2</c> [d_r],
 /// <c>.b2</c> [1] (a linear router: w1 [d, 1], b2), metadata <c>first.router.*</c> naming the base model
-/// (architecture, layer count, embedding size, a fingerprint of its tensor table), tau, d_r and the
+/// (architecture, layer count, embedding size, a fingerprint of its tensor names and shapes and one of its tensor types),
+/// tau, d_r and the
 /// routed layers. With adapters (the LoRA stage), also <c>lora.{l}.attn_output.a</c> [query length, r],
 /// <c>.attn_output.b</c> [d, r], <c>lora.{l}.ffn_down.a</c> [ffn, r], <c>.ffn_down.b</c> [d, r] (ggml order: the first
 /// dimension is contiguous) for every layer and
@@ -23,14 +24,30 @@ public static class RouterFile
 {
     private const string Prefix = "first.router.";
 
-    /// <summary>SHA-256 over the base model's tensor table (names, types, shapes), as hex.</summary>
-    public static string Fingerprint(GgufFile model)
+    /// <summary>SHA-256 over the base model's tensor table (names, types, shapes), as hex: one quantization of one model.</summary>
+    public static string Fingerprint(GgufFile model) => Hash(model, withTypes: true);
+
+    /// <summary>
+    /// SHA-256 over the base model's tensor names and shapes in name order, as hex: the model, whatever its quantization
+    /// (llama-quantize also reorders the tensor table). Routers trained on an F16 or Q8_0 file apply to the same model's
+    /// Q4_K_M or Q4_0 file.
+    /// </summary>
+    public static string ModelFingerprint(GgufFile model) => Hash(model, withTypes: false);
+
+    private static string Hash(GgufFile model, bool withTypes)
     {
         ArgumentNullException.ThrowIfNull(model);
         var sb = new StringBuilder();
-        foreach (var t in model.Tensors)
+        foreach (var t in withTypes ? (IEnumerable<GgufTensorInfo>)model.Tensors : model.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
-            sb.Append(CultureInfo.InvariantCulture, $"{t.Name}:{(uint)t.Type}:{t.ShapeText};");
+            if (withTypes)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"{t.Name}:{(uint)t.Type}:{t.ShapeText};");
+            }
+            else
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"{t.Name}:{t.ShapeText};");
+            }
         }
 
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
@@ -56,6 +73,7 @@ public static class RouterFile
         m.Add(Prefix + "base.layer_count", GgufValue.FromUInt32((uint)model.Config.LayerCount));
         m.Add(Prefix + "base.embedding_length", GgufValue.FromUInt32((uint)model.Config.EmbeddingLength));
         m.Add(Prefix + "base.fingerprint", GgufValue.FromString(Fingerprint(model.File)));
+        m.Add(Prefix + "base.model_fingerprint", GgufValue.FromString(ModelFingerprint(model.File)));
         m.Add(Prefix + "tau", GgufValue.FromFloat32(tau));
         m.Add(Prefix + "hidden", GgufValue.FromUInt32((uint)routers.Hidden));
         m.Add(Prefix + "routed_layers", GgufValue.FromArray(GgufArray.From([.. routers.RoutedLayers])));
@@ -111,7 +129,13 @@ public static class RouterFile
     /// <summary>Reads a router file and checks that it belongs to <paramref name="model"/>.</summary>
     /// <exception cref="RouterFileException">It was made for another model; the message names what differs.</exception>
     /// <exception cref="GgufFormatException">It is malformed or truncated.</exception>
-    public static (RouterSet Routers, float Tau) Read(string path, LanguageModel model)
+    public static (RouterSet Routers, float Tau) Read(string path, LanguageModel model) => Read(path, model, notices: null);
+
+    /// <summary>
+    /// As <see cref="Read(string, LanguageModel)"/>; a file trained on another quantization of the same model (same tensor
+    /// names and shapes, other types) loads, and one line saying so goes to <paramref name="notices"/>.
+    /// </summary>
+    public static (RouterSet Routers, float Tau) Read(string path, LanguageModel model, TextWriter? notices)
     {
         ArgumentNullException.ThrowIfNull(model);
         using var file = GgufFile.Open(path);
@@ -133,7 +157,20 @@ public static class RouterFile
         Same("architecture", m.GetString(Prefix + "base.architecture"), c.ArchitectureName);
         Same("layer count", m.GetUInt32(Prefix + "base.layer_count").ToString(CultureInfo.InvariantCulture), c.LayerCount.ToString(CultureInfo.InvariantCulture));
         Same("embedding size", m.GetUInt32(Prefix + "base.embedding_length").ToString(CultureInfo.InvariantCulture), c.EmbeddingLength.ToString(CultureInfo.InvariantCulture));
-        Same("tensor-table fingerprint", m.GetString(Prefix + "base.fingerprint"), Fingerprint(model.File));
+        var typed = m.GetString(Prefix + "base.fingerprint") == Fingerprint(model.File);
+        if (m.GetStringOrNull(Prefix + "base.model_fingerprint") is { } modelPrint)
+        {
+            Same("fingerprint of tensor names and shapes", modelPrint, ModelFingerprint(model.File));
+            if (!typed)
+            {
+                notices?.WriteLine($"routers {Path.GetFileName(path)} were trained on another quantization of this model; using them");
+            }
+        }
+        else if (!typed)
+        {
+            // Files written before the model fingerprint name one quantization only.
+            Same("tensor-table fingerprint", m.GetString(Prefix + "base.fingerprint"), Fingerprint(model.File));
+        }
         var hidden = checked((int)m.GetUInt32(Prefix + "hidden"));
         var routed = m.GetArray(Prefix + "routed_layers").AsSpan<int>().ToArray();
         var routers = new RouterSet(c.LayerCount, c.EmbeddingLength, hidden, routed);
