@@ -19,6 +19,8 @@ public sealed class RouterGradientTests
         { "llama", QualityLoss.CrossEntropy, GateMode.Sequence, 0 },
         { "qwen2", QualityLoss.Kl, GateMode.Token, 8 },
         { "qwen2", QualityLoss.CrossEntropy, GateMode.Token, 0 },
+        { "qwen3", QualityLoss.Kl, GateMode.Sequence, 8 },
+        { "qwen3", QualityLoss.CrossEntropy, GateMode.Token, 0 },
     };
 
     [Theory]
@@ -90,6 +92,7 @@ public sealed class RouterGradientTests
     [Theory]
     [InlineData("llama", QualityLoss.Kl, 1)]
     [InlineData("qwen2", QualityLoss.CrossEntropy, 2)]
+    [InlineData("qwen3", QualityLoss.Kl, 2)]
     public void Adapter_gradients_match_finite_differences(string architecture, QualityLoss loss, int skip)
     {
         var property = Prop.ForAll(Arb.From(Gen.Choose(1, 1_000_000)), seed => VerifyAdapters(seed, architecture, loss, skip));

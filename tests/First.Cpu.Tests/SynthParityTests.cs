@@ -29,6 +29,8 @@ public sealed class SynthParityTests(ITestOutputHelper output)
         { "llama-3.2-1b", "q6_k" },
         { "qwen2.5-0.5b", "Q4_K_M" }, // mostly Q5_0: rows of 896 are not whole Q4_K super-blocks
         { "qwen2.5-0.5b", "Q5_K_M" }, // mostly Q5_1, for the same reason
+        { "qwen3-0.6b", "q8_0" },     // per-head query and key norms, head size 128 with n_embd / n_head 64
+        { "qwen3-0.6b", "Q4_K_M" },
     };
 
     [Theory]

@@ -6,7 +6,8 @@ namespace First.Cpu.Tests;
 
 /// <summary>
 /// Small random models with stories260K's shapes (64 wide, 5 layers, 8 query and 4 KV heads, 512 tokens) and
-/// its tokenizer: F32 weights drawn from a seed. As <c>qwen2</c> they also get Q/K/V biases and NeoX RoPE.
+/// its tokenizer: F32 weights drawn from a seed. As <c>qwen2</c> they also get Q/K/V biases and NeoX RoPE; as <c>qwen3</c>
+/// NeoX RoPE and per-head query and key norms.
 /// </summary>
 internal static class TinyModels
 {
@@ -31,6 +32,16 @@ internal static class TinyModels
             }
 
             var tensors = source.Tensors.Select(t => (t.Name, Shape: t.Shape.ToArray())).ToList();
+            if (architecture == "qwen3")
+            {
+                var hd = source.Metadata.GetUInt32("llama.embedding_length") / source.Metadata.GetUInt32("llama.attention.head_count");
+                for (var l = 0; l < source.Metadata.GetUInt32("llama.block_count"); l++)
+                {
+                    tensors.Add(($"blk.{l}.attn_q_norm.weight", [hd]));
+                    tensors.Add(($"blk.{l}.attn_k_norm.weight", [hd]));
+                }
+            }
+
             if (architecture == "qwen2")
             {
                 var d = (long)source.Metadata.GetUInt32("llama.embedding_length");

@@ -10,6 +10,12 @@ public enum Architecture
 
     /// <summary>Qwen2: NeoX RoPE (halves), biases on Q, K and V.</summary>
     Qwen2,
+
+    /// <summary>
+    /// Qwen3: NeoX RoPE, no biases, each head's query and key RMS-normalised with its own weight before RoPE
+    /// (llama.cpp's src/models/qwen3.cpp); the head size is its own key (128 on Qwen3-0.6B, whose n_embd / n_head is 64).
+    /// </summary>
+    Qwen3,
 }
 
 /// <summary>
@@ -62,10 +68,13 @@ public sealed record ModelConfig
     public required float RopeFreqScale { get; init; }
 
     /// <summary>Whether RoPE rotates the two halves of a head (NeoX) instead of adjacent pairs.</summary>
-    public bool RopeNeox => Architecture == Architecture.Qwen2;
+    public bool RopeNeox => Architecture is Architecture.Qwen2 or Architecture.Qwen3;
 
     /// <summary>Whether Q, K and V have biases.</summary>
     public bool HasQkvBias => Architecture == Architecture.Qwen2;
+
+    /// <summary>Whether each head's query and key are RMS-normalised (with <see cref="RmsEpsilon"/>) before RoPE.</summary>
+    public bool HasQkNorm => Architecture == Architecture.Qwen3;
 
     /// <summary>Query width: heads × head dimension.</summary>
     public int QueryLength => HeadCount * HeadDimension;
@@ -85,7 +94,8 @@ public sealed record ModelConfig
         {
             "llama" => Architecture.Llama,
             "qwen2" => Architecture.Qwen2,
-            _ => throw new NotSupportedException($"architecture '{name}' is not supported (llama and qwen2 are)"),
+            "qwen3" => Architecture.Qwen3,
+            _ => throw new NotSupportedException($"architecture '{name}' is not supported (llama, qwen2 and qwen3 are)"),
         };
 
         int Required(string key) => checked((int)m.GetUInt32($"{name}.{key}"));

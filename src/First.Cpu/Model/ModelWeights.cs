@@ -30,6 +30,12 @@ public sealed unsafe class LayerWeights
     /// <summary>Value bias [KvLength] (qwen2), or null.</summary>
     public float* ValueBias { get; init; }
 
+    /// <summary>Per-head RMSNorm weight of the queries, [HeadDimension] (qwen3), or null.</summary>
+    public float* QueryNorm { get; init; }
+
+    /// <summary>Per-head RMSNorm weight of the keys, [HeadDimension] (qwen3), or null.</summary>
+    public float* KeyNorm { get; init; }
+
     /// <summary>RMSNorm weight before the feed-forward network, [EmbeddingLength].</summary>
     public required float* FeedForwardNorm { get; init; }
 
@@ -110,6 +116,8 @@ public sealed unsafe class ModelWeights
                 QueryBias = config.HasQkvBias ? Vector(file, N("attn_q.bias"), config.QueryLength) : null,
                 KeyBias = config.HasQkvBias ? Vector(file, N("attn_k.bias"), config.KvLength) : null,
                 ValueBias = config.HasQkvBias ? Vector(file, N("attn_v.bias"), config.KvLength) : null,
+                QueryNorm = config.HasQkNorm ? Vector(file, N("attn_q_norm.weight"), config.HeadDimension) : null,
+                KeyNorm = config.HasQkNorm ? Vector(file, N("attn_k_norm.weight"), config.HeadDimension) : null,
                 FeedForwardNorm = Vector(file, N("ffn_norm.weight"), d),
                 Gate = Matrix(file, N("ffn_gate.weight"), config.FeedForwardLength, d),
                 Up = Matrix(file, N("ffn_up.weight"), config.FeedForwardLength, d),

@@ -4,8 +4,8 @@ using First.Cpu.Kernels;
 namespace First.Cpu.Model;
 
 /// <summary>
-/// The forward pass of llama and qwen2 (llama.cpp's llm_build_llama / llm_build_qwen2), composed of
-/// kernels: per layer RMSNorm → Q, K, V (+ biases) → RoPE → KV cache → attention → output projection
+/// The forward pass of llama, qwen2 and qwen3 (llama.cpp's src/models/llama.cpp, qwen2.cpp, qwen3.cpp), composed of
+/// kernels: per layer RMSNorm → Q, K, V (+ biases; + per-head RMSNorm) → RoPE → KV cache → attention → output projection
 /// → residual; RMSNorm → gate, up → SwiGLU → down → residual. Layers the plan skips are not touched:
 /// no weight read, no KV written.
 /// </summary>
@@ -76,6 +76,12 @@ internal static unsafe class Transformer
         AddBias(s.Q, lw.QueryBias, n, qLen);
         AddBias(s.K, lw.KeyBias, n, kvLen);
         AddBias(s.V, lw.ValueBias, n, kvLen);
+        if (lw.QueryNorm != null)
+        {
+            Norm(s.Q, lw.QueryNorm, c.RmsEpsilon, s.Q, n * c.HeadCount, hd);
+            Norm(s.K, lw.KeyNorm, c.RmsEpsilon, s.K, n * c.HeadCountKv, hd);
+        }
+
         var half = c.RopeDimensions / 2;
         for (var t = 0; t < n; t++)
         {

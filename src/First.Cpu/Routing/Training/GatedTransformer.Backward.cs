@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using First.Cpu.Kernels;
 
 namespace First.Cpu.Routing.Training;
@@ -161,6 +162,20 @@ public sealed unsafe partial class GatedTransformer
             }
         }
 
+        if (lw.QueryNorm != null)
+        {
+            // qwen3: through each head's RMSNorm, back to the projections' outputs.
+            for (var i = 0; i < n * c.HeadCount; i++)
+            {
+                NormalizeBackwardInPlace(tape.QRaw + ((long)i * hd), tape.QScale[i], lw.QueryNorm, gQ + ((long)i * hd), hd);
+            }
+
+            for (var i = 0; i < n * c.HeadCountKv; i++)
+            {
+                NormalizeBackwardInPlace(tape.KRaw + ((long)i * hd), tape.KScale[i], lw.KeyNorm, gK + ((long)i * hd), hd);
+            }
+        }
+
         var gNormed1 = Work; // [n][d], gAttended has been consumed
         new Span<float>(gNormed1, n * d).Clear();
         MatMul.MultiplyTransposedAdd(lw.Query, gQ, n, gNormed1, _pool);
@@ -221,6 +236,20 @@ public sealed unsafe partial class GatedTransformer
                 }
             }
         }
+    }
+
+    /// <summary>Replaces dLoss/dy in <paramref name="g"/> by dLoss/dx through y = x · r ⊙ w (<see cref="NormalizeBackward"/>).</summary>
+    [SkipLocalsInit]
+    private static void NormalizeBackwardInPlace(float* x, float r, float* weight, float* g, int d)
+    {
+        Span<float> gx = stackalloc float[d];
+        gx.Clear();
+        fixed (float* p = gx)
+        {
+            NormalizeBackward(x, r, weight, g, p, d);
+        }
+
+        gx.CopyTo(new Span<float>(g, d));
     }
 
     /// <summary>

@@ -340,6 +340,24 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         Transformer.AddBias(newKeys, lw.KeyBias, n, kvLen);
         Transformer.AddBias(newValues, lw.ValueBias, n, kvLen);
         var hd = c.HeadDimension;
+        if (lw.QueryNorm != null)
+        {
+            // qwen3: each head's query and key RMS-normalised before RoPE; the inputs and scales are kept for the backward pass.
+            new ReadOnlySpan<float>(tape.Q, n * qLen).CopyTo(new Span<float>(tape.QRaw, n * qLen));
+            new ReadOnlySpan<float>(newKeys, n * kvLen).CopyTo(new Span<float>(tape.KRaw, n * kvLen));
+            var queryNorm = new ReadOnlySpan<float>(lw.QueryNorm, hd);
+            var keyNorm = new ReadOnlySpan<float>(lw.KeyNorm, hd);
+            for (var i = 0; i < n * c.HeadCount; i++)
+            {
+                tape.QScale[i] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.QRaw + ((long)i * hd), hd), queryNorm, c.RmsEpsilon, new Span<float>(tape.Q + ((long)i * hd), hd));
+            }
+
+            for (var i = 0; i < n * c.HeadCountKv; i++)
+            {
+                tape.KScale[i] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.KRaw + ((long)i * hd), hd), keyNorm, c.RmsEpsilon, new Span<float>(newKeys + ((long)i * hd), hd));
+            }
+        }
+
         for (var t = 0; t < n; t++)
         {
             var pos = start + t;
@@ -476,6 +494,11 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             Scale1 = owner.Alloc(tokens);
             Normed1 = owner.Alloc(tokens * d);
             Q = owner.Alloc(tokens * c.QueryLength);
+            var qkNorm = c.HasQkNorm ? 1 : 0;
+            QRaw = owner.Alloc(qkNorm * tokens * c.QueryLength);
+            KRaw = owner.Alloc(qkNorm * tokens * c.KvLength);
+            QScale = owner.Alloc(qkNorm * tokens * c.HeadCount);
+            KScale = owner.Alloc(qkNorm * tokens * c.HeadCountKv);
             Probabilities = owner.Alloc((long)tokens * c.HeadCount * owner.Capacity);
             Attended = owner.Alloc(tokens * c.QueryLength);
             X2 = owner.Alloc(tokens * d);
@@ -495,6 +518,10 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         public float* Scale1 { get; }        // [tokens] 1 / rms(X)
         public float* Normed1 { get; }       // [tokens][d] attention norm output
         public float* Q { get; }             // [tokens][qLen] queries after RoPE
+        public float* QRaw { get; }          // [tokens][qLen] queries before the per-head norm (qwen3)
+        public float* KRaw { get; }          // [tokens][kvLen] new keys before the per-head norm (qwen3)
+        public float* QScale { get; }        // [tokens][heads] 1 / rms of each query head (qwen3)
+        public float* KScale { get; }        // [tokens][kvHeads] 1 / rms of each key head (qwen3)
         public float* Probabilities { get; } // [tokens][heads][capacity] attention weights
         public float* Attended { get; }      // [tokens][qLen] attention output before the output projection
         public float* X2 { get; }            // [tokens][d] X + attention output
