@@ -42,6 +42,16 @@ fi
 rm -f "$log"
 echo "setup: llama.cpp reference in $ref"
 
+# The tokenizer test vocabularies of the same llama.cpp source (more families than ../shared/vocab).
+log=$(mktemp)
+if ! vocab=$(bash build/reference.sh vocab 2>"$log"); then
+  cat "$log" >&2
+  echo "setup: extracting llama.cpp's tokenizer test vocabularies failed" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "setup: llama.cpp tokenizer test vocabularies in $vocab"
+
 # On an AVX-512 CPU the native reference sums in the AVX-512 build's order; the engine's AVX2 order (what llama.cpp
 # computes on an AVX2-only CPU) is checked against llama.cpp built at the AVX2 level (~2 minutes, once).
 if grep -qw avx512f /proc/cpuinfo; then

@@ -6,13 +6,21 @@ using First.Tests;
 namespace First.Cpu.Tests;
 
 /// <summary>
-/// llama.cpp's tokenizer test vocabularies (shared/vocab): every string of X.gguf.inp tokenizes, without
-/// BOS, to the ids of its line in X.gguf.out, and decodes back to itself.
+/// llama.cpp's tokenizer test vocabularies (shared/vocab, and the models/ folder of the pinned llama.cpp source that
+/// build/reference.sh vocab extracts): every string of X.gguf.inp tokenizes, without BOS, to the ids of its line in
+/// X.gguf.out, and decodes back to itself.
 /// </summary>
 public sealed class TokenizerTests
 {
     public static TheoryData<string> Vocabularies() =>
-        ["ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-gpt-2.gguf"];
+    [
+        "ggml-vocab-llama-spm.gguf", "ggml-vocab-phi-3.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-gpt-2.gguf",
+        "source:ggml-vocab-starcoder.gguf", // the pre-tokenizer chain of smollm, refact and command-r: digits, then GPT-2's
+        "source:ggml-vocab-refact.gguf",
+        "source:ggml-vocab-command-r.gguf",
+        "source:ggml-vocab-falcon.gguf",
+        "source:ggml-vocab-mpt.gguf",
+    ];
 
     [Theory]
     [MemberData(nameof(Vocabularies))]
@@ -35,6 +43,69 @@ public sealed class TokenizerTests
     }
 
     [Fact]
+    public async Task A_vocabulary_without_a_pre_tokenizer_splits_as_llama_cpp_default_chain()
+    {
+        // GPT-2's vocabulary with tokenizer.ggml.pre removed: llama.cpp then takes its default chain of four expressions.
+        var tool = Path.Combine(TestPaths.ReferenceDir, "bin", "llama-tokenize");
+        if (!ReferenceLibrary.CanRun)
+        {
+            Assert.Skip("llama.cpp's llama-tokenize is built for linux-x64");
+        }
+
+        TestPaths.SkipOrFailWithoutReference(File.Exists(tool), "llama.cpp's llama-tokenize");
+        var (_, cases) = Load("ggml-vocab-gpt-2.gguf");
+        var dir = Directory.CreateTempSubdirectory("first-default-pre-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "vocab.gguf");
+            using (var source = GgufFile.Open(TestPaths.Vocab("ggml-vocab-gpt-2.gguf")))
+            using (var writer = GgufWriter.CreateFile(path))
+            {
+                foreach (var (key, value) in source.Metadata.Where(kv => kv.Key != "tokenizer.ggml.pre"))
+                {
+                    writer.Metadata.Add(key, value);
+                }
+
+                writer.Finish();
+            }
+
+            using var file = GgufFile.Open(path);
+            var tokenizer = Tokenizer.FromGguf(file);
+            var failures = new List<string>();
+            foreach (var (text, _) in cases.Where(c => c.Text.Length > 0))
+            {
+                var input = Path.Combine(dir.FullName, "text.txt");
+                await File.WriteAllTextAsync(input, text, new UTF8Encoding(false), TestContext.Current.CancellationToken);
+                var psi = new System.Diagnostics.ProcessStartInfo(tool, ["-m", path, "-f", input, "--ids", "--no-bos", "--log-disable"])
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                };
+                psi.Environment["LD_LIBRARY_PATH"] = Path.GetDirectoryName(tool);
+                using var p = System.Diagnostics.Process.Start(psi)!;
+                var ct = TestContext.Current.CancellationToken;
+                var stderr = p.StandardError.ReadToEndAsync(ct);
+                var stdout = await p.StandardOutput.ReadToEndAsync(ct);
+                await p.WaitForExitAsync(ct);
+                Assert.True(p.ExitCode == 0, $"llama-tokenize failed: {await stderr}");
+                var line = stdout.Split('\n').Last(l => l.StartsWith('['));
+                int[] expected = [.. line.Trim('[', ']', ' ', '\r').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse)];
+                var actual = tokenizer.Encode(text, addSpecial: false);
+                if (!actual.SequenceEqual(expected))
+                {
+                    failures.Add($"'{text}': llama-tokenize [{string.Join(' ', expected)}], ours [{string.Join(' ', actual)}]");
+                }
+            }
+
+            Assert.True(failures.Count == 0, string.Join('\n', failures));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_prompt_starts_with_bos_as_llama_cpp_adds_it()
     {
         using var file = GgufFile.Open(TestPaths.Model("stories260K.gguf"));
@@ -44,7 +115,7 @@ public sealed class TokenizerTests
 
     internal static (Tokenizer Tokenizer, List<(string Text, int[] Ids)> Cases) Load(string vocab)
     {
-        var path = TestPaths.Vocab(vocab);
+        var path = vocab.StartsWith("source:", StringComparison.Ordinal) ? SourceVocab(vocab["source:".Length..]) : TestPaths.Vocab(vocab);
         using var file = GgufFile.Open(path);
         var tokenizer = Tokenizer.FromGguf(file);
         var texts = File.ReadAllText(path + ".inp", Encoding.UTF8).Split("\n__ggml_vocab_test__\n");
@@ -57,5 +128,13 @@ public sealed class TokenizerTests
 
         Assert.Equal(ids.Length, texts.Length - 1);
         return (tokenizer, cases);
+    }
+
+    /// <summary>A vocabulary of the pinned llama.cpp source's models/ folder, as build/reference.sh vocab extracts it.</summary>
+    private static string SourceVocab(string name)
+    {
+        var path = Path.Combine(TestPaths.ReferenceDir + "-vocab", name);
+        TestPaths.SkipOrFailWithoutReference(File.Exists(path + ".out"), $"llama.cpp's tokenizer test vocabulary {name} (build/reference.sh vocab)");
+        return path;
     }
 }

@@ -14,7 +14,8 @@ namespace First.Cpu.Tokenization;
 public sealed partial class BpeTokenizer : Tokenizer
 {
     private readonly Dictionary<(string, string), int> _ranks;
-    private readonly Regex _split;
+    private readonly Regex[] _chain;
+    private readonly bool _wholeWords;
     private static readonly char[] s_byteToChar = BuildByteToChar();
     private static readonly Dictionary<char, byte> s_charToByte = s_byteToChar.Select((c, b) => (c, b)).ToDictionary(x => x.c, x => (byte)x.b);
 
@@ -24,12 +25,19 @@ public sealed partial class BpeTokenizer : Tokenizer
         : base(vocabulary)
     {
         ArgumentNullException.ThrowIfNull(merges);
-        _split = vocabulary.PreTokenizer switch
+        // llama-vocab.cpp (llama_vocab::impl::load and llm_tokenizer_bpe): each name's chain of expressions, and whether
+        // a piece that is a token is taken whole before any merge (ignore_merges).
+        (_chain, _wholeWords) = vocabulary.PreTokenizer switch
         {
-            "gpt-2" or "gpt2" or null or "default" => Gpt2(),
-            "llama-bpe" or "llama3" or "smaug-bpe" => Llama3(),
-            "qwen2" or "deepseek-r1-qwen" => Qwen2(),
-            var other => throw new NotSupportedException($"BPE pre-tokenizer '{other}' is not supported (tokenizer.ggml.pre; gpt-2, llama-bpe and qwen2 are)"),
+            null or "default" => ((Regex[])[DefaultPunctuation(), Gpt2(), Numbers(), ThreeDigits()], false),
+            "gpt-2" or "gpt2" or "phi-2" or "mpt" or "olmo" or "jais" or "exaone4" => ([Gpt2()], false),
+            "llama-bpe" or "llama3" or "llama-v3" or "falcon3" or "pixtral" or "lfm2" => ([Llama3()], true),
+            "smaug-bpe" or "dbrx" => ([Llama3()], false),
+            "qwen2" or "deepseek-r1-qwen" or "stablelm2" or "megrez" => ([Qwen2()], false),
+            "smollm" or "starcoder" or "refact" or "command-r" or "codeshell" or "exaone" or "minerva-7b" => ([Digit(), Gpt2()], false),
+            "falcon" => ([FalconPunctuation(), Gpt2(), ThreeDigits()], false),
+            var other => throw new NotSupportedException(
+                $"BPE pre-tokenizer '{other}' is not supported (tokenizer.ggml.pre; gpt-2, llama-bpe, qwen2, smollm, falcon, starcoder, refact, command-r and default are)"),
         };
         _ranks = new Dictionary<(string, string), int>((int)merges.Count);
         for (var i = 0; i < merges.Count; i++)
@@ -48,22 +56,43 @@ public sealed partial class BpeTokenizer : Tokenizer
     /// <inheritdoc/>
     protected override void EncodeText(string fragment, bool first, List<int> output)
     {
-        // Text no alternative matches is a piece of its own, as llama.cpp's regex split keeps it.
-        var at = 0;
-        foreach (Match word in _split.Matches(fragment))
+        // unicode_regex_split: each expression in turn splits every piece the previous ones left, matched on that piece
+        // alone (a lookahead sees the piece's end); text no alternative matches is a piece of its own.
+        var pieces = new List<string> { fragment };
+        foreach (var regex in _chain)
         {
-            if (word.Index > at)
+            var next = new List<string>(pieces.Count);
+            foreach (var piece in pieces)
             {
-                EncodeWord(fragment[at..word.Index], output);
+                var at = 0;
+                foreach (Match word in regex.Matches(piece))
+                {
+                    if (word.Length == 0)
+                    {
+                        continue;
+                    }
+
+                    if (word.Index > at)
+                    {
+                        next.Add(piece[at..word.Index]);
+                    }
+
+                    next.Add(word.Value);
+                    at = word.Index + word.Length;
+                }
+
+                if (at < piece.Length)
+                {
+                    next.Add(piece[at..]);
+                }
             }
 
-            EncodeWord(word.Value, output);
-            at = word.Index + word.Length;
+            pieces = next;
         }
 
-        if (at < fragment.Length)
+        foreach (var piece in pieces)
         {
-            EncodeWord(fragment[at..], output);
+            EncodeWord(piece, output);
         }
     }
 
@@ -77,11 +106,9 @@ public sealed partial class BpeTokenizer : Tokenizer
         }
 
         var text = mapped.ToString();
-        var whole = Vocabulary.Find(text);
-        if (whole >= 0)
+        if (_wholeWords && Vocabulary.Find(text) is var whole and >= 0)
         {
-            // llama.cpp's ignore_merges (Llama 3): a piece that is a token is taken whole. Harmless for
-            // the others: BPE merges always reach a whole-word token when one exists for these files.
+            // llama.cpp's ignore_merges (Llama 3): a piece that is a token is taken whole.
             output.Add(whole);
             return;
         }
@@ -170,7 +197,23 @@ public sealed partial class BpeTokenizer : Tokenizer
         return map;
     }
 
-    // Pre-tokenizer expressions of llama-vocab.cpp (llm_tokenizer_bpe), by tokenizer.ggml.pre.
+    // Pre-tokenizer expressions of llama-vocab.cpp (llm_tokenizer_bpe), by tokenizer.ggml.pre. llama.cpp writes (?i:'s|...)
+    // out as case pairs, and matches \p{L} and \p{N} by Unicode category as .NET does.
+    [GeneratedRegex(@"[\p{P}\$\+<=>\^~\|]+", RegexOptions.CultureInvariant)]
+    private static partial Regex DefaultPunctuation();
+
+    [GeneratedRegex(@"\p{N}+", RegexOptions.CultureInvariant)]
+    private static partial Regex Numbers();
+
+    [GeneratedRegex(@"[0-9][0-9][0-9]", RegexOptions.CultureInvariant)]
+    private static partial Regex ThreeDigits();
+
+    [GeneratedRegex(@"\p{N}", RegexOptions.CultureInvariant)]
+    private static partial Regex Digit();
+
+    [GeneratedRegex(@"[\p{P}\$\+<=>\^~\|`]+", RegexOptions.CultureInvariant)]
+    private static partial Regex FalconPunctuation();
+
     [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)", RegexOptions.CultureInvariant)]
     private static partial Regex Gpt2();
 
