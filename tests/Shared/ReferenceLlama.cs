@@ -34,6 +34,47 @@ internal static unsafe class ReferenceLlama
     }
 
     /// <summary>
+    /// llama.cpp's own rendering of a conversation (llama_chat_apply_template: the template recognised by its markers, or
+    /// named, then llm_chat_apply_template), or null where llama.cpp does not recognise the template.
+    /// </summary>
+    public static string? ApplyChatTemplate(string template, IReadOnlyList<(string Role, string Content)> messages, bool addAssistant)
+    {
+        var api = Require();
+        var strings = new List<nint>();
+        try
+        {
+            nint Utf8(string text)
+            {
+                var bytes = Encoding.UTF8.GetBytes(text + "\0");
+                var p = Marshal.AllocHGlobal(bytes.Length);
+                Marshal.Copy(bytes, 0, p, bytes.Length);
+                strings.Add(p);
+                return p;
+            }
+
+            var chat = new nint[2 * messages.Count];
+            for (var i = 0; i < messages.Count; i++)
+            {
+                chat[2 * i] = Utf8(messages[i].Role);
+                chat[(2 * i) + 1] = Utf8(messages[i].Content);
+            }
+
+            var buffer = new byte[1 << 16];
+            fixed (nint* c = chat)
+            fixed (byte* b = buffer)
+            {
+                var n = api.ChatApplyTemplate((byte*)Utf8(template), c, (nuint)messages.Count, addAssistant ? (byte)1 : (byte)0, b, buffer.Length);
+                Assert.True(n <= buffer.Length, $"llama_chat_apply_template needs {n} bytes");
+                return n < 0 ? null : Encoding.UTF8.GetString(buffer, 0, n);
+            }
+        }
+        finally
+        {
+            strings.ForEach(Marshal.FreeHGlobal);
+        }
+    }
+
+    /// <summary>
     /// The logits of every position of <paramref name="tokens"/>, [tokens][vocabulary], from one llama_decode (in a
     /// context of <paramref name="contextLength"/> tokens when given, else llama.cpp's default of 512).
     /// </summary>
@@ -309,6 +350,7 @@ internal static unsafe class ReferenceLlama
         public readonly delegate* unmanaged<nint, int, int, void> SetThreads = (delegate* unmanaged<nint, int, int, void>)NativeLibrary.GetExport(lib, "llama_set_n_threads");
         public readonly delegate* unmanaged<nint, int, byte> IsEog = (delegate* unmanaged<nint, int, byte>)NativeLibrary.GetExport(lib, "llama_vocab_is_eog");
         public readonly delegate* unmanaged<nint, int, byte*, int, int, byte, int> TokenToPiece = (delegate* unmanaged<nint, int, byte*, int, int, byte, int>)NativeLibrary.GetExport(lib, "llama_token_to_piece");
+        public readonly delegate* unmanaged<byte*, nint*, nuint, byte, byte*, int, int> ChatApplyTemplate = (delegate* unmanaged<byte*, nint*, nuint, byte, byte*, int, int>)NativeLibrary.GetExport(lib, "llama_chat_apply_template");
         public readonly delegate* unmanaged<nint, int, float*> GetLogitsIth = (delegate* unmanaged<nint, int, float*>)NativeLibrary.GetExport(lib, "llama_get_logits_ith");
 
         // A function returning a struct in memory takes the result's address as a hidden first argument (SysV).
