@@ -122,7 +122,7 @@ public sealed class RoutingTests
             var otherPath = Path.Combine(Path.GetTempPath(), $"first-other-{Guid.NewGuid():N}.gguf");
             try
             {
-                WithExtraTensor(TestPaths.Model("stories260K.gguf"), otherPath);
+                TestModels.WithExtraTensor(TestPaths.Model("stories260K.gguf"), otherPath);
                 using var other = LanguageModel.Open(otherPath);
                 var e = Assert.Throws<RouterFileException>(() => RouterFile.Read(path, other));
                 Assert.Contains("fingerprint", e.Message, StringComparison.Ordinal);
@@ -140,30 +140,5 @@ public sealed class RoutingTests
         {
             File.Delete(path);
         }
-    }
-
-    /// <summary>A copy of <paramref name="source"/> with every key and tensor, plus one tensor no architecture reads.</summary>
-    private static void WithExtraTensor(string source, string path)
-    {
-        using var file = GgufFile.Open(source);
-        using var writer = GgufWriter.CreateFile(path);
-        foreach (var (key, value) in file.Metadata)
-        {
-            writer.Metadata.Add(key, value);
-        }
-
-        foreach (var t in file.Tensors)
-        {
-            writer.AddTensor(t.Name, t.Type, [.. t.Shape]);
-        }
-
-        writer.AddTensor("extra.weight", GgmlType.F32, 4);
-        foreach (var t in file.Tensors)
-        {
-            writer.WriteTensorData(file.GetTensorData<byte>(t));
-        }
-
-        writer.WriteTensorData(new byte[16]);
-        writer.Finish();
     }
 }

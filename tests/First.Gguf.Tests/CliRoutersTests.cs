@@ -116,11 +116,17 @@ public sealed class CliRoutersTests
             Fails(["train-routers", "-m", Model, "--self-generate", "2", "-o", output, "--loss", "mse"], "--loss must be kl or ce");
             Assert.Equal([tiny], Directory.GetFiles(dir));
 
-            // A router file for another model (stories260K and its Q8_0 quantization have different tensor tables).
+            // A router file for another model (one more tensor in its table); another quantization of the same model takes it.
             var routers = Path.Combine(dir, "s.routers.gguf");
             Assert.Equal(0, ConsoleCapture.Run("train-routers", "-m", Model, "--self-generate", "2", "-o", routers, "--steps", "1", "--batch", "1",
                 "--prompt-length", "8", "--continuation-length", "8", "--router-hidden", "4").Exit);
-            Fails(["eval", "-m", TestPaths.Model("stories260K-Q8_0.gguf"), "--routers", routers, "--self-generate", "2"], "was made for another model");
+            var other = Path.Combine(dir, "other.gguf");
+            TestModels.WithExtraTensor(Model, other);
+            Fails(["eval", "-m", other, "--routers", routers, "--self-generate", "2"], "was made for another model");
+            var quantized = ConsoleCapture.Run("run", "-m", TestPaths.Model("stories260K-Q8_0.gguf"), "--routers", routers, "-p", "Once", "-n", "4", "--temp", "0");
+            Assert.Equal(0, quantized.Exit);
+            Assert.Contains("trained on another quantization of this model", quantized.Err, StringComparison.Ordinal);
+            File.Delete(other);
             Fails(["eval", "-m", Model, "--routers", routers, "--self-generate", "2", "--skip-counts", "4"], "skip count 4 is outside 1..3");
             Fails(["eval", "-m", Model, "--routers", routers, "--self-generate", "2", "--jsonl", tiny], "exactly one of --text FILE, --jsonl FILE and --self-generate N");
             Fails(["eval", "-m", Model, "--routers", routers, "--jsonl", Path.Combine(dir, "missing.jsonl")], "missing.jsonl");
