@@ -108,7 +108,7 @@ public sealed unsafe class AttentionTests
     /// The queries are not changed (the job rounds a copy).
     /// </summary>
     internal static float[] RunHalf(ushort[] keys, ushort[] values, float[] queries, int heads, int kvHeads, int hd, int tokens, int start,
-        int capacity, float scale, int threads = 1, int tiledTokens = 0, int viewCells = 0, int kvSplits = 0)
+        int capacity, float scale, int threads = 1, int tiledTokens = 0, int viewCells = 0, int kvSplits = 0, int window = 0, float softcap = 0)
     {
         var actual = new float[queries.Length];
         var scratch = new float[threads * Attention.ScratchFloats(capacity, hd)];
@@ -125,7 +125,7 @@ public sealed unsafe class AttentionTests
             {
                 Queries = pq, Output = po, Keys = pk, Values = pv, Half = true, Capacity = capacity, Heads = heads, KvHeads = kvHeads,
                 HeadDimension = hd, Tokens = tokens, StartPosition = start, Scale = scale, Scratch = ps,
-                TiledTokens = tiledTokens, ViewCells = viewCells, KvSplits = kvSplits, Partials = pp,
+                TiledTokens = tiledTokens, ViewCells = viewCells, KvSplits = kvSplits, Partials = pp, Window = window, Softcap = softcap,
             };
             using var pool = new WorkerPool(threads);
             Attention.Run(ref job, pool);

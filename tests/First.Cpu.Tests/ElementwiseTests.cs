@@ -111,6 +111,32 @@ public sealed unsafe class ElementwiseTests
         }
     }
 
+    [Fact]
+    public void Gelu_table_is_ggml_own_for_every_half()
+    {
+        // ggml_gelu on the CPU looks x up in its table after rounding to half: feeding it every finite half in (−10, 10)
+        // returns the table itself.
+        ReferenceLlama.RequireAvailable();
+        var halves = Enumerable.Range(0, 65536).Select(h => (ushort)h)
+            .Where(h => float.IsFinite((float)BitConverter.UInt16BitsToHalf(h)) && Math.Abs((float)BitConverter.UInt16BitsToHalf(h)) < 10f).ToArray();
+        var x = halves.Select(h => (float)BitConverter.UInt16BitsToHalf(h)).ToArray();
+        var expected = ReferenceGgml.Gelu(x);
+        var table = Elementwise.GeluTable;
+        var wrong = Enumerable.Range(0, halves.Length).Where(i => BitConverter.SingleToInt32Bits(table[halves[i]]) != BitConverter.SingleToInt32Bits(expected[i])).ToList();
+        Assert.True(wrong.Count == 0, $"{wrong.Count} of {halves.Length} entries differ, e.g. gelu({x[wrong.FirstOrDefault()]:R}) = {table[halves[wrong.FirstOrDefault()]]:R}, ggml's {expected[wrong.FirstOrDefault()]:R}");
+
+        // GEGLU: the cut-offs at ±10 and the table in between.
+        float[] gate = [-11f, -10f, -9.99f, -0.5f, 0f, 0.7f, 9.99f, 10f, 12f];
+        float[] up = [2f, 2f, 2f, 3f, 1f, -1f, 0.5f, 0.5f, 0.25f];
+        var y = new float[gate.Length];
+        Elementwise.GeGlu(gate, up, y);
+        var gelu = ReferenceGgml.Gelu(gate);
+        for (var i = 0; i < gate.Length; i++)
+        {
+            Assert.Equal(gelu[i] * up[i], y[i]);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Orders))]
     public void Ggml_exp_is_within_two_ulp_of_the_C_library_and_saturates_as_ggml_does(GgmlOrder order)

@@ -16,9 +16,9 @@ namespace First.Cpu.Tests;
 public sealed unsafe class GgmlAttentionTests(ITestOutputHelper output)
 {
     /// <summary>One call: shapes, the batch and where it starts, llama.cpp's thread count, the data as a seed.</summary>
-    public sealed record Case(int HeadDim, int Group, int KvHeads, int Tokens, int Start, int Threads, float ValueScale, int Seed)
+    public sealed record Case(int HeadDim, int Group, int KvHeads, int Tokens, int Start, int Threads, float ValueScale, int Seed, int Window = 0, float Softcap = 0)
     {
-        public override string ToString() => $"hd {HeadDim}, {Group} heads per KV head × {KvHeads}, tokens {Tokens} from {Start}, {Threads} threads, values ×{ValueScale}, seed {Seed}";
+        public override string ToString() => $"hd {HeadDim}, {Group} heads per KV head × {KvHeads}, tokens {Tokens} from {Start}, {Threads} threads, values ×{ValueScale}, seed {Seed}, window {Window}, soft-cap {Softcap}";
     }
 
     private static Gen<Case> Cases(Gen<int> headDims, Gen<int> tokens, Gen<int> starts, Gen<int> threads) =>
@@ -47,6 +47,26 @@ public sealed unsafe class GgmlAttentionTests(ITestOutputHelper output)
     [Fact]
     public void One_token_over_512_cells_or_more_matches_ggml_split_path() =>
         Check(Cases(Gen.Elements(8, 64, 128), Gen.Constant(1), Gen.Elements(255, 256, 511, 512).Or(Gen.Choose(255, 1400)), Gen.Choose(1, 4)), 40);
+
+    /// <summary>
+    /// Gemma's attention on all three paths: a sliding window (masked cells before it, as llama.cpp's SWA mask) and Gemma 2's
+    /// score soft-cap, with the scale 1 Gemma passes (its queries are scaled before).
+    /// </summary>
+    [Fact]
+    public void Sliding_windows_and_soft_capping_match_ggml_on_every_path()
+    {
+        var shapes = Gen.OneOf(
+            Gen.Choose(1, 63).Select(n => (n, Gen.Choose(0, 200))),
+            Gen.Choose(64, 130).Select(n => (n, Gen.Choose(0, 200))),
+            Gen.Constant(1).Select(n => (n, Gen.Choose(255, 900))));
+        var gen = from shape in shapes
+                  from start in shape.Item2
+                  from c in Cases(Gen.Elements(16, 64, 128), Gen.Constant(shape.n), Gen.Constant(start), Gen.Choose(1, 3))
+                  from window in Gen.Elements(0, 1, 7, 64, 100, 300)
+                  from softcap in Gen.Elements(0f, 50f, 4f)
+                  select c with { Window = window, Softcap = softcap, ValueScale = 4f };
+        Check(gen, 60);
+    }
 
     private void Check(Gen<Case> gen, int count) =>
         Prop.ForAll(Arb.From(gen), c =>
@@ -79,16 +99,18 @@ public sealed unsafe class GgmlAttentionTests(ITestOutputHelper output)
         var mask = new ushort[c.Tokens * cells];
         for (var t = 0; t < c.Tokens; t++)
         {
-            for (var p = c.Start + t + 1; p < cells; p++)
+            for (var p = 0; p < cells; p++)
             {
-                mask[(t * cells) + p] = 0xFC00; // −∞
+                var pos = c.Start + t;
+                var hidden = p > pos || (c.Window > 0 && pos - p >= c.Window); // llama_hparams::is_masked_swa
+                mask[(t * cells) + p] = hidden ? (ushort)0xFC00 : (ushort)0; // −∞ or 0
             }
         }
 
-        var scale = 1 / MathF.Sqrt(hd);
-        var expected = ReferenceGgml.FlashAttention(queries, keys, values, mask, c.Tokens, heads, c.KvHeads, cells, hd, hd, scale, c.Threads);
+        var scale = c.Softcap != 0 || c.Window != 0 ? 1f : 1 / MathF.Sqrt(hd);
+        var expected = ReferenceGgml.FlashAttention(queries, keys, values, mask, c.Tokens, heads, c.KvHeads, cells, hd, hd, scale, c.Threads, c.Softcap);
         var actual = AttentionTests.RunHalf(keys, values, queries, heads, c.KvHeads, hd, c.Tokens, c.Start, cells, scale, c.Threads,
-            Attention.TiledTokens(c.Tokens, Context), cells, c.Threads);
+            Attention.TiledTokens(c.Tokens, Context), cells, c.Threads, c.Window, c.Softcap);
         return (expected, actual);
     }
 

@@ -32,6 +32,9 @@ public sealed class SynthParityTests(ITestOutputHelper output)
         { "qwen3-0.6b", "q8_0" },     // per-head query and key norms, head size 128 with n_embd / n_head 64
         { "qwen3-0.6b", "Q4_K_M" },
         { "smollm2-135m", "q8_0" },   // 9 heads over 3 KV heads; the smollm pre-tokenizer
+        { "gemma3-1b", "q8_0" },      // two sliding-window layers: QK-norm, post norms, GEGLU, scaled embeddings and queries
+        { "gemma2-2b", "q8_0" },      // a sliding and a global layer: attention and final soft-capping
+        { "gemma3-1b", "Q4_K_M" },
     };
 
     [Theory]
@@ -147,13 +150,14 @@ public sealed class LongContextParityTests(ITestOutputHelper output)
     private static double Budget => System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported ? 1e-5 : 0.05;
 
     [Theory]
-    [InlineData(64, 512)]
-    [InlineData(100, 512)]
-    [InlineData(530, 1024)] // a ubatch of 512 (tiled), then one of 18 (row by row)
-    public void Logits_of_long_prompts_match_llama_cpp(int length, int context)
+    [InlineData("tinyllama-1.1b", 2, 64, 512)]
+    [InlineData("tinyllama-1.1b", 2, 100, 512)]
+    [InlineData("tinyllama-1.1b", 2, 530, 1024)] // a ubatch of 512 (tiled), then one of 18 (row by row)
+    [InlineData("gemma3-1b", 6, 600, 1024)] // five layers with a window of 512 cells (passed in both ubatches), one global
+    public void Logits_of_long_prompts_match_llama_cpp(string preset, int layers, int length, int context)
     {
         ReferenceLlama.RequireAvailable();
-        var path = SynthParityTests.Synth("tinyllama-1.1b", "q4_0", layers: 2);
+        var path = SynthParityTests.Synth(preset, "q4_0", layers);
         using var model = LanguageModel.Open(path);
         var tokens = RandomTokens(model, length, seed: length);
         var expected = ReferenceLlama.Logits(path, tokens, context);
@@ -167,14 +171,16 @@ public sealed class LongContextParityTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(300, 2)]
-    [InlineData(600, 2)]
-    [InlineData(300, 3)]
-    public void Decoding_past_256_cells_matches_llama_cpp_split_across_its_threads(int promptLength, int threads)
+    [InlineData("tinyllama-1.1b", 2, 300, 2)]
+    [InlineData("tinyllama-1.1b", 2, 600, 2)]
+    [InlineData("tinyllama-1.1b", 2, 300, 3)]
+    [InlineData("gemma3-1b", 6, 600, 2)] // chunks the sliding window has left empty
+    [InlineData("gemma2-2b", 2, 300, 3)] // soft-capped scores in every chunk
+    public void Decoding_past_256_cells_matches_llama_cpp_split_across_its_threads(string preset, int layers, int promptLength, int threads)
     {
         ReferenceLlama.RequireAvailable();
         const int Context = 1024;
-        var path = SynthParityTests.Synth("tinyllama-1.1b", "q4_0", layers: 2);
+        var path = SynthParityTests.Synth(preset, "q4_0", layers);
         using var model = LanguageModel.Open(path);
         var prompt = RandomTokens(model, promptLength, seed: promptLength);
         var steps = RandomTokens(model, 3, seed: threads);

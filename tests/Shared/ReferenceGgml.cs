@@ -21,7 +21,7 @@ internal static unsafe class ReferenceGgml
     /// k [kvHeads][cells][dk] and v [kvHeads][cells][dv] halves, mask [tokens][cells] halves (0 or −∞).
     /// Returns [tokens][heads][dv].
     /// </summary>
-    public static float[] FlashAttention(float[] q, ushort[] k, ushort[] v, ushort[] mask, int tokens, int heads, int kvHeads, int cells, int dk, int dv, float scale, int threads)
+    public static float[] FlashAttention(float[] q, ushort[] k, ushort[] v, ushort[] mask, int tokens, int heads, int kvHeads, int cells, int dk, int dv, float scale, int threads, float softcap = 0)
     {
         var api = Require();
         lock (s_gate)
@@ -48,11 +48,36 @@ internal static unsafe class ReferenceGgml
                 k.CopyTo(new Span<ushort>(api.GetData(tk), k.Length));
                 v.CopyTo(new Span<ushort>(api.GetData(tv), v.Length));
                 mask.CopyTo(new Span<ushort>(api.GetData(tm), mask.Length));
-                var result = api.FlashAttnExt(ctx, tq, tk, tv, tm, scale, 0, 0);
+                var result = api.FlashAttnExt(ctx, tq, tk, tv, tm, scale, 0, softcap);
                 var graph = api.NewGraph(ctx);
                 api.BuildForwardExpand(graph, result);
                 Assert.Equal(0, api.GraphCompute(ctx, graph, threads));
                 return new ReadOnlySpan<float>(api.GetData(result), tokens * heads * dv).ToArray(); // [tokens][heads][dv]
+            }
+            finally
+            {
+                api.Free(ctx);
+            }
+        }
+    }
+
+    /// <summary>ggml_gelu of each value (GGML_OP_UNARY, GELU) through llama.cpp's CPU backend: its half-precision table where it applies.</summary>
+    public static float[] Gelu(float[] x)
+    {
+        var api = Require();
+        lock (s_gate)
+        {
+            var ctx = api.Init(new InitParams { MemSize = (nuint)(((long)x.Length * 8) + (16L << 20)) });
+            Assert.True(ctx != 0, "ggml_init failed");
+            try
+            {
+                var tx = api.NewTensor1d(ctx, TypeF32, x.Length);
+                x.CopyTo(new Span<float>(api.GetData(tx), x.Length));
+                var result = api.Gelu(ctx, tx);
+                var graph = api.NewGraph(ctx);
+                api.BuildForwardExpand(graph, result);
+                Assert.Equal(0, api.GraphCompute(ctx, graph, 1));
+                return new ReadOnlySpan<float>(api.GetData(result), x.Length).ToArray();
             }
             finally
             {
@@ -99,6 +124,8 @@ internal static unsafe class ReferenceGgml
         public readonly delegate* unmanaged<InitParams, nint> Init = (delegate* unmanaged<InitParams, nint>)NativeLibrary.GetExport(baseLib, "ggml_init");
         public readonly delegate* unmanaged<nint, void> Free = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(baseLib, "ggml_free");
         public readonly delegate* unmanaged<nint, int, long, long, long, nint> NewTensor3d = (delegate* unmanaged<nint, int, long, long, long, nint>)NativeLibrary.GetExport(baseLib, "ggml_new_tensor_3d");
+        public readonly delegate* unmanaged<nint, int, long, nint> NewTensor1d = (delegate* unmanaged<nint, int, long, nint>)NativeLibrary.GetExport(baseLib, "ggml_new_tensor_1d");
+        public readonly delegate* unmanaged<nint, nint, nint> Gelu = (delegate* unmanaged<nint, nint, nint>)NativeLibrary.GetExport(baseLib, "ggml_gelu");
         public readonly delegate* unmanaged<nint, int, long, long, nint> NewTensor2d = (delegate* unmanaged<nint, int, long, long, nint>)NativeLibrary.GetExport(baseLib, "ggml_new_tensor_2d");
         public readonly delegate* unmanaged<nint, void*> GetData = (delegate* unmanaged<nint, void*>)NativeLibrary.GetExport(baseLib, "ggml_get_data");
         public readonly delegate* unmanaged<nint, nint, nint, nint, nint, float, float, float, nint> FlashAttnExt =

@@ -87,8 +87,8 @@ public static unsafe partial class Attention
         {
             int c = u / job.KvHeads, g = u % job.KvHeads;
             var maxima = PartialMaxima(ref job, c) + (g * group);
-            var from = c * chunk;
-            var to = Math.Min(Math.Min(from + chunk, job.ViewCells), n);
+            var from = Math.Max(c * chunk, FirstVisible(ref job, n - 1));
+            var to = Math.Min(Math.Min((c * chunk) + chunk, job.ViewCells), n);
             if (from >= to)
             {
                 // Every cell of the chunk is masked: ggml's chunk keeps M = −∞ and S = 0, and the combination skips it.
@@ -189,8 +189,14 @@ public static unsafe partial class Attention
         }
 
         var cells = job.StartPosition + t1; // the last token sees this many
+        var scale = DotScale(ref job);
         for (var c0 = 0; c0 < cells; c0 += TileCells)
         {
+            if (c0 + TileCells <= FirstVisible(ref job, job.StartPosition + t0))
+            {
+                continue; // the window has passed this tile for every row of the block (and ggml skips a tile no row sees)
+            }
+
             var tileCount = Math.Min(TileCells, cells - c0);
             Fp16.ToFloats(keys + ((long)c0 * hd), vf, tileCount * hd);
             Transpose(vf, kt, tileCount, hd);
@@ -198,14 +204,34 @@ public static unsafe partial class Attention
             for (var t = Math.Max(t0, c0 - job.StartPosition); t < t1; t++)
             {
                 var count = Math.Min(TileCells, job.StartPosition + t + 1 - c0);
+                var hidden = FirstVisible(ref job, job.StartPosition + t) - c0; // cells below the row's window
+                if (hidden >= TileCells)
+                {
+                    continue; // a fully masked row: ggml skips its maximum, sum and values for this tile
+                }
+
                 var queries = job.Queries + ((long)t * job.Heads * hd) + (g * group * hd);
                 var outputs = job.Output + ((long)t * job.Heads * hd) + (g * group * hd);
                 var r = (t - t0) * group;
                 for (var h = 0; h < group; h++)
                 {
                     var output = outputs + (h * hd);
-                    TileScores(queries + (h * hd), kt, hd, job.Scale, p);
+                    TileScores(queries + (h * hd), kt, hd, scale, p);
+                    if (job.Softcap != 0)
+                    {
+                        // ggml_vec_tanh_f32, then ggml_vec_scale_f32 by the cap, then the mask (+0 or −∞).
+                        for (var c = 0; c < TileCells; c++)
+                        {
+                            p[c] = (MathF.Tanh(p[c]) * job.Softcap) + 0f;
+                        }
+                    }
+
                     for (var c = count; c < TileCells; c++)
+                    {
+                        p[c] = float.NegativeInfinity;
+                    }
+
+                    for (var c = 0; c < hidden; c++)
                     {
                         p[c] = float.NegativeInfinity;
                     }

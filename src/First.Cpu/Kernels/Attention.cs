@@ -42,8 +42,17 @@ public unsafe struct AttentionJob
     /// <summary>Position of the first token of the batch.</summary>
     public int StartPosition;
 
-    /// <summary>Score scale, 1/√headDim.</summary>
+    /// <summary>Score scale, 1/√headDim (1 where the queries are scaled already).</summary>
     public float Scale;
+
+    /// <summary>Scores become cap·tanh(s / cap) before the softmax (ggml_flash_attn_ext's logit_softcap); 0 for none.</summary>
+    public float Softcap;
+
+    /// <summary>
+    /// A sliding window: token t at position p sees positions p − Window + 1 .. p only (llama.cpp's LLAMA_SWA_TYPE_STANDARD
+    /// mask, with every position in its own cell as llama_context_default_params' swa_full keeps them); 0 for none.
+    /// </summary>
+    public int Window;
 
     /// <summary>Per-participant scratch, <see cref="Attention.ScratchFloats"/> floats each.</summary>
     public float* Scratch;
@@ -124,36 +133,59 @@ public static unsafe partial class Attention
         }
     }
 
+    /// <summary>The first position a token at <paramref name="pos"/> sees: 0, or the start of its sliding window.</summary>
+    private static int FirstVisible(ref AttentionJob job, int pos) => job.Window > 0 ? Math.Max(0, pos - job.Window + 1) : 0;
+
+    /// <summary>The scale of the dot products: with a soft-cap, scale / cap, as flash_attn_ext divides it before the tanh.</summary>
+    private static float DotScale(ref AttentionJob job) => job.Softcap != 0 ? job.Scale / job.Softcap : job.Scale;
+
+    /// <summary>s = cap · tanhf(s) for <paramref name="count"/> scores (nothing without a cap).</summary>
+    private static void Cap(float* scores, int count, float cap)
+    {
+        if (cap == 0)
+        {
+            return;
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            scores[i] = cap * MathF.Tanh(scores[i]);
+        }
+    }
+
     [SkipLocalsInit]
     private static void Unit(ref AttentionJob job, int t, int g, float* scratch)
     {
         var hd = job.HeadDimension;
         var n = job.StartPosition + t + 1;
+        var lo = FirstVisible(ref job, n - 1);
         var group = job.Heads / job.KvHeads;
         if (job.Half)
         {
-            HalfGroup(ref job, t, g, 0, n, scratch, job.Output + ((long)t * job.Heads * hd) + (g * group * hd), null);
+            HalfGroup(ref job, t, g, lo, n, scratch, job.Output + ((long)t * job.Heads * hd) + (g * group * hd), null);
             return;
         }
 
-        var scores = new Span<float>(scratch, n);
+        var scores = new Span<float>(scratch, n - lo);
         var headOffset = (long)g * job.Capacity * hd;
+        var scale = DotScale(ref job);
         for (var h = g * group; h < (g + 1) * group; h++)
         {
             var query = new ReadOnlySpan<float>(job.Queries + ((long)t * job.Heads * hd) + (h * hd), hd);
             var output = new Span<float>(job.Output + ((long)t * job.Heads * hd) + (h * hd), hd);
             var keys = (float*)job.Keys + headOffset;
-            for (var p = 0; p < n; p++)
+            for (var p = lo; p < n; p++)
             {
-                scores[p] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(keys + ((long)p * hd), hd)) * job.Scale;
+                scores[p - lo] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(keys + ((long)p * hd), hd)) * scale;
             }
 
+            Cap(scratch, n - lo, job.Softcap);
             Elementwise.Softmax(scores);
             output.Clear();
             var values = (float*)job.Values + headOffset;
-            for (var p = 0; p < n; p++)
+            for (var p = lo; p < n; p++)
             {
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + ((long)p * hd), hd), scores[p], output, output);
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + ((long)p * hd), hd), scores[p - lo], output, output);
             }
         }
     }
@@ -212,7 +244,8 @@ public static unsafe partial class Attention
                 // written where the value weights go and replaced one by one.
                 var rs = rescale + (h * Chunk);
                 var ws = weight + (h * Chunk);
-                Scores(queries + (h * hd), kf, count, hd, job.Scale, ws);
+                Scores(queries + (h * hd), kf, count, hd, DotScale(ref job), ws);
+                Cap(ws, count, job.Softcap);
                 float mh = m[h], sh = sum[h];
                 for (var p = 0; p < count; p++)
                 {

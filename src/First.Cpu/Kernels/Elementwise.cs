@@ -234,6 +234,45 @@ public static class Elementwise
         }
     }
 
+    /// <summary>
+    /// GEGLU as llama.cpp computes it on the CPU (ggml_vec_geglu_f32 with GGML_GELU_FP16, ggml-cpu/vec.h): y = gelu(gate) · up,
+    /// where gelu(x) is 0 for x ≤ −10, x for x ≥ 10, and otherwise the half-precision table of ggml's tanh-form GELU at x
+    /// rounded to half (<see cref="GeluTable"/>). <paramref name="y"/> may be <paramref name="gate"/>.
+    /// </summary>
+    public static void GeGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        var table = GeluTable;
+        for (var i = 0; i < gate.Length; i++)
+        {
+            var x = gate[i];
+            y[i] = x <= -10f ? 0f
+                : x >= 10f ? x * up[i]
+                : table[BitConverter.HalfToUInt16Bits((Half)x)] * up[i];
+        }
+    }
+
+    /// <summary>
+    /// ggml's GELU of every half value, rounded to half and widened (ggml_cpu_init's ggml_table_gelu_f16):
+    /// 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x·x))), the inner 1 + 0.044715·x·x fused into one multiply-add as GCC
+    /// contracts it, tanhf from the C library.
+    /// </summary>
+    internal static float[] GeluTable => s_geluTable.Value;
+
+    private static readonly Lazy<float[]> s_geluTable = new(() =>
+    {
+        const float coefA = 0.044715f;
+        const float sqrt2OverPi = 0.79788456080286535587989211986876f;
+        var table = new float[65536];
+        for (var h = 0; h < table.Length; h++)
+        {
+            var x = (float)BitConverter.UInt16BitsToHalf((ushort)h);
+            var gelu = 0.5f * x * (1f + MathF.Tanh(sqrt2OverPi * x * MathF.FusedMultiplyAdd(coefA * x, x, 1f)));
+            table[h] = (float)(Half)gelu;
+        }
+
+        return table;
+    });
+
     /// <summary>Scalar twin of <see cref="SwiGlu(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/>: the same formula element by element.</summary>
     public static void SwiGluScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y, int width) =>
         SwiGluScalar(gate, up, y, width, GgmlOrders.Current);

@@ -36,6 +36,12 @@ public sealed unsafe class LayerWeights
     /// <summary>Per-head RMSNorm weight of the keys, [HeadDimension] (qwen3), or null.</summary>
     public float* KeyNorm { get; init; }
 
+    /// <summary>RMSNorm weight of the attention block's output, [EmbeddingLength] (Gemma), or null.</summary>
+    public float* PostAttentionNorm { get; init; }
+
+    /// <summary>RMSNorm weight of the feed-forward network's output, [EmbeddingLength] (Gemma), or null.</summary>
+    public float* PostFeedForwardNorm { get; init; }
+
     /// <summary>RMSNorm weight before the feed-forward network, [EmbeddingLength].</summary>
     public required float* FeedForwardNorm { get; init; }
 
@@ -101,7 +107,10 @@ public sealed unsafe class ModelWeights
         ArgumentNullException.ThrowIfNull(config);
         var d = config.EmbeddingLength;
         var embedding = Matrix(file, "token_embd.weight", config.VocabularySize, d);
-        var output = file.FindTensor("output.weight") is null ? embedding : Matrix(file, "output.weight", config.VocabularySize, d);
+        // Gemma 2 always multiplies by the token embedding (gemma2.cpp load_arch_tensors), whatever else the file holds.
+        var output = file.FindTensor("output.weight") is null || config.Architecture == Architecture.Gemma2
+            ? embedding
+            : Matrix(file, "output.weight", config.VocabularySize, d);
         var layers = new LayerWeights[config.LayerCount];
         for (var i = 0; i < layers.Length; i++)
         {
@@ -118,6 +127,9 @@ public sealed unsafe class ModelWeights
                 ValueBias = config.HasQkvBias ? Vector(file, N("attn_v.bias"), config.KvLength) : null,
                 QueryNorm = config.HasQkNorm ? Vector(file, N("attn_q_norm.weight"), config.HeadDimension) : null,
                 KeyNorm = config.HasQkNorm ? Vector(file, N("attn_k_norm.weight"), config.HeadDimension) : null,
+                // Gemma's converter stores every norm weight as 1 + w: the file holds the factors llama.cpp multiplies by.
+                PostAttentionNorm = config.IsGemma ? Vector(file, N("post_attention_norm.weight"), d) : null,
+                PostFeedForwardNorm = config.IsGemma ? Vector(file, N("post_ffw_norm.weight"), d) : null,
                 FeedForwardNorm = Vector(file, N("ffn_norm.weight"), d),
                 Gate = Matrix(file, N("ffn_gate.weight"), config.FeedForwardLength, d),
                 Up = Matrix(file, N("ffn_up.weight"), config.FeedForwardLength, d),

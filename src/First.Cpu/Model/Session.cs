@@ -67,6 +67,8 @@ public sealed unsafe class Session : IDisposable
         LogitsBuffer = Alloc<float>(c.VocabularySize);
         RopeCos = Alloc<float>((long)b * (c.RopeDimensions / 2));
         RopeSin = Alloc<float>((long)b * (c.RopeDimensions / 2));
+        RopeCosSliding = c.HasSlidingRope ? Alloc<float>((long)b * (c.RopeDimensions / 2)) : RopeCos;
+        RopeSinSliding = c.HasSlidingRope ? Alloc<float>((long)b * (c.RopeDimensions / 2)) : RopeSin;
         var quantBytes = weights.Layers
             .SelectMany(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down })
             .Append(weights.Output)
@@ -191,6 +193,10 @@ public sealed unsafe class Session : IDisposable
     internal float* RopeCos { get; }    // [batch][ropeDims / 2] angles of the batch's positions, shared by every layer and head
 
     internal float* RopeSin { get; }    // [batch][ropeDims / 2]
+
+    internal float* RopeCosSliding { get; } // [batch][ropeDims / 2] with the sliding-window layers' base and scale (or RopeCos)
+
+    internal float* RopeSinSliding { get; } // [batch][ropeDims / 2]
 
     internal byte* Quantized { get; }   // [batch][largest activation row]
 

@@ -29,12 +29,22 @@ internal static unsafe class Transformer
             embedding.Format.Dequantize(embedding.Data + ((long)tokens[t] * embedding.RowBytes), s.X + ((long)t * d), d);
         }
 
+        if (c.IsGemma)
+        {
+            Elementwise.Scale(new Span<float>(s.X, n * d), c.EmbeddingScale);
+        }
+
         // RoPE angles of the batch's positions: the same for every layer and head.
         var half = c.RopeDimensions / 2;
         for (var t = 0; t < n; t++)
         {
             Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, w.RopeFactors,
                 new Span<float>(s.RopeCos + ((long)t * half), half), new Span<float>(s.RopeSin + ((long)t * half), half));
+            if (c.HasSlidingRope)
+            {
+                Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBaseSwa, c.RopeFreqScaleSwa, w.RopeFactors,
+                    new Span<float>(s.RopeCosSliding + ((long)t * half), half), new Span<float>(s.RopeSinSliding + ((long)t * half), half));
+            }
         }
 
         // Adapters trained for skipping apply only in passes that skip (shared/FIRST.md: LoRA recovers quality).
@@ -52,6 +62,7 @@ internal static unsafe class Transformer
         {
             Norm(s.X, w.OutputNorm, c.RmsEpsilon, s.Normed, n, d);
             MatMul.Multiply(w.Output, s.Normed, d, n, s.Quantized, allLogits, c.VocabularySize, s.Pool);
+            Softcap(allLogits, (long)n * c.VocabularySize, c.FinalSoftcap);
             new ReadOnlySpan<float>(allLogits + ((long)(n - 1) * c.VocabularySize), c.VocabularySize).CopyTo(new Span<float>(s.LogitsBuffer, c.VocabularySize));
         }
         else
@@ -59,6 +70,22 @@ internal static unsafe class Transformer
             var last = s.X + ((long)(n - 1) * d);
             Norm(last, w.OutputNorm, c.RmsEpsilon, s.Normed, 1, d);
             MatMul.Multiply(w.Output, s.Normed, d, 1, s.Quantized, s.LogitsBuffer, c.VocabularySize, s.Pool);
+            Softcap(s.LogitsBuffer, c.VocabularySize, c.FinalSoftcap);
+        }
+    }
+
+    /// <summary>x = cap · tanh(x · (1 / cap)) where cap ≠ 0: ggml_scale, ggml_tanh (tanhf), ggml_scale as the Gemma graphs chain them.</summary>
+    private static void Softcap(float* x, long count, float cap)
+    {
+        if (cap == 0)
+        {
+            return;
+        }
+
+        var inverse = 1f / cap;
+        for (long i = 0; i < count; i++)
+        {
+            x[i] = MathF.Tanh(x[i] * inverse) * cap;
         }
     }
 
@@ -83,11 +110,14 @@ internal static unsafe class Transformer
         }
 
         var half = c.RopeDimensions / 2;
+        var sliding = c.IsSliding(layer);
+        var ropeCos = sliding ? s.RopeCosSliding : s.RopeCos;
+        var ropeSin = sliding ? s.RopeSinSliding : s.RopeSin;
         for (var t = 0; t < n; t++)
         {
             var pos = start + t;
-            var cos = new ReadOnlySpan<float>(s.RopeCos + ((long)t * half), half);
-            var sin = new ReadOnlySpan<float>(s.RopeSin + ((long)t * half), half);
+            var cos = new ReadOnlySpan<float>(ropeCos + ((long)t * half), half);
+            var sin = new ReadOnlySpan<float>(ropeSin + ((long)t * half), half);
             for (var h = 0; h < c.HeadCount; h++)
             {
                 Elementwise.Rope(new Span<float>(s.Q + ((long)t * qLen) + (h * hd), hd), cos, sin, c.RopeNeox);
@@ -100,6 +130,11 @@ internal static unsafe class Transformer
                 Store(s.Cache, s.Cache.Keys(layer), g, pos, k);
                 Store(s.Cache, s.Cache.Values(layer), g, pos, s.V + ((long)t * kvLen) + (g * hd));
             }
+        }
+
+        if (c.QueryScale != 1f)
+        {
+            Elementwise.Scale(new Span<float>(s.Q, n * qLen), c.QueryScale); // after RoPE, as ggml_scale in the Gemma graphs
         }
 
         var job = new AttentionJob
@@ -115,7 +150,9 @@ internal static unsafe class Transformer
             HeadDimension = hd,
             Tokens = n,
             StartPosition = start,
-            Scale = 1f / MathF.Sqrt(hd),
+            Scale = c.AttentionScale,
+            Softcap = c.AttentionSoftcap,
+            Window = sliding ? c.SlidingWindow : 0,
             Scratch = s.AttentionScratch,
             TiledTokens = tiledTokens,
             ViewCells = Attention.ViewCells(start + n, s.ContextLength),
@@ -130,6 +167,11 @@ internal static unsafe class Transformer
             Routing.AdapterSet.Apply(adapter.OutputA, adapter.OutputB, adapters!.Rank, adapters.Scale, s.Attended, qLen, s.Normed, d, n, s.AdapterLow);
         }
 
+        if (lw.PostAttentionNorm != null)
+        {
+            Norm(s.Normed, lw.PostAttentionNorm, c.RmsEpsilon, s.Normed, n, d);
+        }
+
         Residual(s.X, s.Normed, n * d);
 
         // Feed-forward block.
@@ -137,11 +179,23 @@ internal static unsafe class Transformer
         Project(s, s.Normed, d, n, lw.Gate, s.Gate, lw.Up, s.Up, default, null);
         var ff = c.FeedForwardLength;
         var all = (long)n * ff;
-        Elementwise.SwiGlu(new ReadOnlySpan<float>(s.Gate, (int)all), new ReadOnlySpan<float>(s.Up, (int)all), new Span<float>(s.Gate, (int)all), ff);
+        if (c.IsGemma)
+        {
+            Elementwise.GeGlu(new ReadOnlySpan<float>(s.Gate, (int)all), new ReadOnlySpan<float>(s.Up, (int)all), new Span<float>(s.Gate, (int)all));
+        }
+        else
+        {
+            Elementwise.SwiGlu(new ReadOnlySpan<float>(s.Gate, (int)all), new ReadOnlySpan<float>(s.Up, (int)all), new Span<float>(s.Gate, (int)all), ff);
+        }
         MatMul.Multiply(lw.Down, s.Gate, ff, n, s.Quantized, s.Normed, d, s.Pool);
         if (adapter is not null)
         {
             Routing.AdapterSet.Apply(adapter.DownA, adapter.DownB, adapters!.Rank, adapters.Scale, s.Gate, ff, s.Normed, d, n, s.AdapterLow);
+        }
+
+        if (lw.PostFeedForwardNorm != null)
+        {
+            Norm(s.Normed, lw.PostFeedForwardNorm, c.RmsEpsilon, s.Normed, n, d);
         }
 
         Residual(s.X, s.Normed, n * d);

@@ -49,6 +49,12 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(promptLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(continuationLength);
+        if (weights.Config.IsGemma)
+        {
+            throw new NotSupportedException(
+                $"router training and evaluation do not support {weights.Config.ArchitectureName} yet (GEGLU, soft-capping, post norms and sliding windows have no backward pass here); routing with existing routers works");
+        }
+
         Weights = weights;
         Config = weights.Config;
         PromptCapacity = promptLength;
