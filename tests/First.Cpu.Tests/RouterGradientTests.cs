@@ -21,6 +21,7 @@ public sealed class RouterGradientTests
         { "qwen2", QualityLoss.CrossEntropy, GateMode.Token, 0 },
         { "qwen3", QualityLoss.Kl, GateMode.Sequence, 8 },
         { "qwen3", QualityLoss.CrossEntropy, GateMode.Token, 0 },
+        { "phi3", QualityLoss.Kl, GateMode.Token, 8 },
     };
 
     [Theory]

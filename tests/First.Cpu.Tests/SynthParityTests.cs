@@ -35,6 +35,8 @@ public sealed class SynthParityTests(ITestOutputHelper output)
         { "gemma3-1b", "q8_0" },      // two sliding-window layers: QK-norm, post norms, GEGLU, scaled embeddings and queries
         { "gemma2-2b", "q8_0" },      // a sliding and a global layer: attention and final soft-capping
         { "gemma3-1b", "Q4_K_M" },
+        { "phi-3.5-mini", "q8_0" },   // fused QKV and gate-up, LongRoPE short factors and attention factor
+        { "phi-4-mini", "q8_0" },     // partial rotary (96 of 128), grouped KV heads, the gpt-4o pre-tokenizer, tied output
     };
 
     [Theory]
@@ -154,6 +156,9 @@ public sealed class LongContextParityTests(ITestOutputHelper output)
     [InlineData("tinyllama-1.1b", 2, 100, 512)]
     [InlineData("tinyllama-1.1b", 2, 530, 1024)] // a ubatch of 512 (tiled), then one of 18 (row by row)
     [InlineData("gemma3-1b", 6, 600, 1024)] // five layers with a window of 512 cells (passed in both ubatches), one global
+    [InlineData("phi-3.5-mini", 2, 100, 512)] // LongRoPE's short factors and attention factor, fused projections
+    [InlineData("phi-4-mini", 2, 100, 512)] // partial rotary: 96 of 128 values
+    [InlineData("phi-3.5-mini", 2, 100, 8192)] // a context beyond the original 4096: LongRoPE's long factors
     public void Logits_of_long_prompts_match_llama_cpp(string preset, int layers, int length, int context)
     {
         ReferenceLlama.RequireAvailable();

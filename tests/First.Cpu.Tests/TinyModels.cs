@@ -7,7 +7,7 @@ namespace First.Cpu.Tests;
 /// <summary>
 /// Small random models with stories260K's shapes (64 wide, 5 layers, 8 query and 4 KV heads, 512 tokens) and
 /// its tokenizer: F32 weights drawn from a seed. As <c>qwen2</c> they also get Q/K/V biases and NeoX RoPE; as <c>qwen3</c>
-/// NeoX RoPE and per-head query and key norms.
+/// NeoX RoPE and per-head query and key norms; as <c>phi3</c> fused projections, LongRoPE factors and an attention factor.
 /// </summary>
 internal static class TinyModels
 {
@@ -42,6 +42,28 @@ internal static class TinyModels
                 }
             }
 
+            if (architecture == "phi3")
+            {
+                // Fused Q/K/V and gate/up, LongRoPE factors and an attention factor (phi3.cpp).
+                var d = (long)source.Metadata.GetUInt32("llama.embedding_length");
+                var kv = source.GetTensor("blk.0.attn_k.weight").Shape[1];
+                var ff = source.GetTensor("blk.0.ffn_up.weight").Shape[1];
+                var hd = d / source.Metadata.GetUInt32("llama.attention.head_count");
+                tensors.RemoveAll(t => t.Name.EndsWith("attn_q.weight", StringComparison.Ordinal) || t.Name.EndsWith("attn_k.weight", StringComparison.Ordinal)
+                    || t.Name.EndsWith("attn_v.weight", StringComparison.Ordinal) || t.Name.EndsWith("ffn_gate.weight", StringComparison.Ordinal)
+                    || t.Name.EndsWith("ffn_up.weight", StringComparison.Ordinal));
+                for (var l = 0; l < source.Metadata.GetUInt32("llama.block_count"); l++)
+                {
+                    tensors.Add(($"blk.{l}.attn_qkv.weight", [d, d + (2 * kv)]));
+                    tensors.Add(($"blk.{l}.ffn_up.weight", [d, 2 * ff]));
+                }
+
+                tensors.Add(("rope_factors_long.weight", [hd / 2]));
+                tensors.Add(("rope_factors_short.weight", [hd / 2]));
+                writer.Metadata.Add("phi3.rope.scaling.attn_factor", GgufValue.FromFloat32(1.19f));
+                writer.Metadata.Add("phi3.rope.scaling.original_context_length", GgufValue.FromUInt32(64));
+            }
+
             if (architecture == "qwen2")
             {
                 var d = (long)source.Metadata.GetUInt32("llama.embedding_length");
@@ -63,7 +85,7 @@ internal static class TinyModels
             {
                 var count = (int)shape.Aggregate(1L, (a, b) => a * b);
                 var values = new float[count];
-                var isNorm = name.EndsWith("norm.weight", StringComparison.Ordinal);
+                var isNorm = name.EndsWith("norm.weight", StringComparison.Ordinal) || name.StartsWith("rope_factors", StringComparison.Ordinal);
                 var isBias = name.EndsWith(".bias", StringComparison.Ordinal);
                 var scale = isNorm ? 0.2 : isBias ? 0.1 : name == "token_embd.weight" ? 1.0 : 1.5 / Math.Sqrt(shape[0]);
                 for (var i = 0; i < count; i++)

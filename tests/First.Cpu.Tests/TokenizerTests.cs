@@ -42,10 +42,15 @@ public sealed class TokenizerTests
         Assert.All(cases, c => Assert.Equal(c.Text, tokenizer.Decode(tokenizer.Encode(c.Text, addSpecial: false))));
     }
 
-    [Fact]
-    public async Task A_vocabulary_without_a_pre_tokenizer_splits_as_llama_cpp_default_chain()
+    [Theory]
+    [InlineData(null)]       // no tokenizer.ggml.pre: llama.cpp's default chain of four expressions
+    [InlineData("gpt-4o")]   // Phi-4-mini's
+    [InlineData("smollm")]
+    [InlineData("llama-bpe")]
+    [InlineData("qwen2")]
+    public async Task GPT_2_vocabulary_under_each_pre_tokenizer_splits_as_llama_tokenize(string? pre)
     {
-        // GPT-2's vocabulary with tokenizer.ggml.pre removed: llama.cpp then takes its default chain of four expressions.
+        // GPT-2's vocabulary with tokenizer.ggml.pre replaced (or removed), each test string against llama.cpp's llama-tokenize.
         var tool = Path.Combine(TestPaths.ReferenceDir, "bin", "llama-tokenize");
         if (!ReferenceLibrary.CanRun)
         {
@@ -64,6 +69,11 @@ public sealed class TokenizerTests
                 foreach (var (key, value) in source.Metadata.Where(kv => kv.Key != "tokenizer.ggml.pre"))
                 {
                     writer.Metadata.Add(key, value);
+                }
+
+                if (pre is not null)
+                {
+                    writer.Metadata.Add("tokenizer.ggml.pre", GgufValue.FromString(pre));
                 }
 
                 writer.Finish();

@@ -67,7 +67,11 @@ public static class Elementwise
     /// empty, holds one divisor per angle (Llama 3's <c>rope_freqs.weight</c>, ropeDims/2 values): angle i is
     /// freqScale · (theta_i / factors[i]), the order of ggml_rope_cache_init and rope_yarn in ggml-cpu/ops.cpp.
     /// </summary>
-    public static void RopeAngles(int pos, int ropeDims, float freqBase, float freqScale, ReadOnlySpan<float> factors, Span<float> cos, Span<float> sin)
+    public static void RopeAngles(int pos, int ropeDims, float freqBase, float freqScale, ReadOnlySpan<float> factors, Span<float> cos, Span<float> sin) =>
+        RopeAngles(pos, ropeDims, freqBase, freqScale, factors, 1f, cos, sin);
+
+    /// <summary>As <see cref="RopeAngles(int, int, float, float, ReadOnlySpan{float}, Span{float}, Span{float})"/>, with cos and sin times <paramref name="mscale"/> (rope_yarn's mscale, llama.cpp's attention factor).</summary>
+    public static void RopeAngles(int pos, int ropeDims, float freqBase, float freqScale, ReadOnlySpan<float> factors, float mscale, Span<float> cos, Span<float> sin)
     {
         var thetaScale = MathF.Pow(freqBase, -2f / ropeDims);
         var theta = (float)pos;
@@ -75,10 +79,15 @@ public static class Elementwise
         {
             var t = factors.IsEmpty ? theta : theta / factors[i];
             (sin[i], cos[i]) = MathF.SinCos(freqScale * t);
+            if (mscale != 1f)
+            {
+                cos[i] *= mscale;
+                sin[i] *= mscale;
+            }
         }
     }
 
-    /// <summary>Rotates one head by angles from <see cref="RopeAngles"/>.</summary>
+    /// <summary>Rotates one head by angles from <see cref="RopeAngles(int, int, float, float, ReadOnlySpan{float}, float, Span{float}, Span{float})"/>.</summary>
     public static void Rope(Span<float> head, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, bool neox)
     {
         var half = cos.Length;

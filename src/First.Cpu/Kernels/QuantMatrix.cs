@@ -25,6 +25,11 @@ public readonly unsafe struct QuantMatrix
     /// llama.cpp's (ModelParityTests).
     /// </summary>
     public QuantMatrix(byte* data, GgmlType type, int rows, int cols, Action<nint, long>? releaseSource)
+        : this(data, type, rows, cols, releaseSource, interleave: true)
+    {
+    }
+
+    private QuantMatrix(byte* data, GgmlType type, int rows, int cols, Action<nint, long>? releaseSource, bool interleave)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cols);
@@ -40,7 +45,7 @@ public readonly unsafe struct QuantMatrix
         RowBytes = Format.RowBytes(cols);
         Kernel = KernelRegistry.ChooseDot(type);
         Quantizer = KernelRegistry.ChooseQuantizer(Format.Activation);
-        Interleaved = rows % Interleaved8.Rows == 0 && KernelRegistry.ChooseInterleaved(type, Kernel) is { } k
+        Interleaved = interleave && rows % Interleaved8.Rows == 0 && KernelRegistry.ChooseInterleaved(type, Kernel) is { } k
             ? new InterleavedRows(data, rows, RowBytes, k, releaseSource)
             : null;
     }
@@ -108,5 +113,25 @@ public readonly unsafe struct QuantMatrix
 
         return new QuantMatrix(file.GetTensorPointer(tensor), tensor.Type, checked((int)tensor.Shape[1]), checked((int)tensor.Shape[0]),
             (start, length) => file.ReleasePages((byte*)start, length));
+    }
+
+    /// <summary>
+    /// Rows <paramref name="first"/>..<paramref name="first"/> + <paramref name="rows"/> − 1 of a 2-D tensor as a matrix of their
+    /// own: a view of a fused projection (Phi-3's attn_qkv, its ffn_up holding gate and up), whose outputs llama.cpp takes
+    /// as views of the fused product. Each row's sum is the same; the rows are interleaved in eights only where the whole
+    /// tensor's are, as llama.cpp repacks the whole tensor or none of it.
+    /// </summary>
+    public static QuantMatrix FromTensorRows(GgufFile file, GgufTensorInfo tensor, int first, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(tensor);
+        var whole = FromTensor(file, tensor);
+        if (first < 0 || rows <= 0 || first + rows > whole.Rows)
+        {
+            throw new ArgumentOutOfRangeException(nameof(rows), $"rows {first}..{first + rows - 1} of tensor '{tensor.Name}', which has {whole.Rows}");
+        }
+
+        return new QuantMatrix(whole.Data + ((long)first * whole.RowBytes), tensor.Type, rows, whole.Cols,
+            (start, length) => file.ReleasePages((byte*)start, length), interleave: whole.Rows % Interleaved8.Rows == 0);
     }
 }

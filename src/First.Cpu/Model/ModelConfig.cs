@@ -29,6 +29,13 @@ public enum Architecture
     /// five sliding-window layers of every six with their own RoPE base, and final soft-capping only when the file asks.
     /// </summary>
     Gemma3,
+
+    /// <summary>
+    /// Phi-3 and Phi-4-mini (src/models/phi3.cpp): Q, K and V in one fused matrix, gate and up in one (ffn_up of twice the
+    /// width), NeoX RoPE over the first rope.dimension_count values with LongRoPE factors (long beyond the original
+    /// context) and an attention factor on cos and sin, queries scaled after RoPE.
+    /// </summary>
+    Phi3,
 }
 
 /// <summary>
@@ -81,7 +88,7 @@ public sealed record ModelConfig
     public required float RopeFreqScale { get; init; }
 
     /// <summary>Whether RoPE rotates the two halves of a head (NeoX) instead of adjacent pairs.</summary>
-    public bool RopeNeox => Architecture is Architecture.Qwen2 or Architecture.Qwen3 or Architecture.Gemma2 or Architecture.Gemma3;
+    public bool RopeNeox => Architecture is Architecture.Qwen2 or Architecture.Qwen3 or Architecture.Gemma2 or Architecture.Gemma3 or Architecture.Phi3;
 
     /// <summary>Whether this is a Gemma: scaled embeddings, post norms, GEGLU, queries scaled before attention.</summary>
     public bool IsGemma => Architecture is Architecture.Gemma2 or Architecture.Gemma3;
@@ -95,8 +102,14 @@ public sealed record ModelConfig
     /// </summary>
     public float QueryScale { get; init; } = 1f;
 
-    /// <summary>The attention's own score scale: 1 for Gemma (its queries are scaled), else 1/√head size.</summary>
-    public float AttentionScale => IsGemma ? 1f : 1f / MathF.Sqrt(HeadDimension);
+    /// <summary>The attention's own score scale: 1 for Gemma and Phi-3 (their queries are scaled), else 1/√head size.</summary>
+    public float AttentionScale => IsGemma || Architecture == Architecture.Phi3 ? 1f : 1f / MathF.Sqrt(HeadDimension);
+
+    /// <summary>Factor of RoPE's cos and sin (rope.scaling.attn_factor, llama.cpp's yarn_attn_factor without YaRN), else 1.</summary>
+    public float RopeAttentionFactor { get; init; } = 1f;
+
+    /// <summary>The context RoPE was trained at before extension (rope.scaling.original_context_length, else the trained context).</summary>
+    public int OriginalContextLength { get; init; }
 
     /// <summary>Attention scores become cap·tanh(s / cap) (Gemma 2's attn_logit_softcapping); 0 for none.</summary>
     public float AttentionSoftcap { get; init; }
@@ -149,7 +162,8 @@ public sealed record ModelConfig
             "qwen3" => Architecture.Qwen3,
             "gemma2" => Architecture.Gemma2,
             "gemma3" => Architecture.Gemma3,
-            _ => throw new NotSupportedException($"architecture '{name}' is not supported (llama, qwen2, qwen3, gemma2 and gemma3 are)"),
+            "phi3" => Architecture.Phi3,
+            _ => throw new NotSupportedException($"architecture '{name}' is not supported (llama, qwen2, qwen3, gemma2, gemma3 and phi3 are)"),
         };
 
         int Required(string key) => checked((int)m.GetUInt32($"{name}.{key}"));
@@ -206,8 +220,16 @@ public sealed record ModelConfig
             finalCap = m.GetFloat32OrNull($"{name}.final_logit_softcapping") ?? (arch == Architecture.Gemma2 ? 30f : 0f);
         }
 
+        if (arch == Architecture.Phi3)
+        {
+            queryScale = 1f / MathF.Sqrt(headDim); // phi3.cpp: ggml_scale(Qcur, 1.0f / sqrtf(float(n_embd_head))); its sliding window is off in llama.cpp
+        }
+
+        var trainedContext = Required("context_length");
         return new ModelConfig
         {
+            RopeAttentionFactor = m.GetFloat32OrNull($"{name}.rope.scaling.attn_factor") ?? 1f,
+            OriginalContextLength = (int?)m.GetUInt32OrNull($"{name}.rope.scaling.original_context_length") ?? trainedContext,
             QueryScale = queryScale,
             AttentionSoftcap = attentionCap,
             FinalSoftcap = finalCap,
@@ -224,7 +246,7 @@ public sealed record ModelConfig
             HeadCountKv = headsKv,
             HeadDimension = headDim,
             VocabularySize = vocab,
-            TrainedContextLength = Required("context_length"),
+            TrainedContextLength = trainedContext,
             RmsEpsilon = m.GetFloat32($"{name}.attention.layer_norm_rms_epsilon"),
             RopeFreqBase = freqBase,
             RopeDimensions = (int?)m.GetUInt32OrNull($"{name}.rope.dimension_count") ?? headDim,

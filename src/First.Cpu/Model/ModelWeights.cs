@@ -65,10 +65,13 @@ public sealed unsafe class LayerWeights
 /// </summary>
 public sealed unsafe class ModelWeights
 {
-    private ModelWeights(ModelConfig config, QuantMatrix embedding, float* outputNorm, QuantMatrix output, LayerWeights[] layers, float* ropeFactors)
+    private ModelWeights(ModelConfig config, QuantMatrix embedding, float* outputNorm, QuantMatrix output, LayerWeights[] layers, float* ropeFactors,
+        float* ropeLong, float* ropeShort)
     {
         Config = config;
         RopeFactorsPointer = ropeFactors;
+        RopeLongPointer = ropeLong;
+        RopeShortPointer = ropeShort;
         TokenEmbedding = embedding;
         OutputNorm = outputNorm;
         Output = output;
@@ -90,13 +93,25 @@ public sealed unsafe class ModelWeights
     /// <summary>The blocks, first to last.</summary>
     public IReadOnlyList<LayerWeights> Layers { get; }
 
-    /// <summary>
-    /// Llama 3's per-angle RoPE divisors (<c>rope_freqs.weight</c>, [RopeDimensions / 2]), shared by every layer as
-    /// llama.cpp shares it (llama_model::get_rope_factors); empty when the file has none.
-    /// </summary>
-    public ReadOnlySpan<float> RopeFactors => RopeFactorsPointer == null ? default : new(RopeFactorsPointer, Config.RopeDimensions / 2);
-
     private float* RopeFactorsPointer { get; }
+
+    private float* RopeLongPointer { get; }
+
+    private float* RopeShortPointer { get; }
+
+    /// <summary>
+    /// The RoPE divisors a context of <paramref name="contextLength"/> uses (llama_model::get_rope_factors): Llama 3's
+    /// rope_freqs, else LongRoPE's long factors where the context (padded to 256, as llama_context pads it) exceeds the
+    /// original one and its short factors otherwise, else none.
+    /// </summary>
+    public ReadOnlySpan<float> RopeFactorsFor(int contextLength)
+    {
+        var half = Config.RopeDimensions / 2;
+        return RopeFactorsPointer != null ? new(RopeFactorsPointer, half)
+            : RopeLongPointer != null && ((contextLength + 255) & ~255) > Config.OriginalContextLength ? new(RopeLongPointer, half)
+            : RopeShortPointer != null ? new(RopeShortPointer, half)
+            : default;
+    }
 
     /// <summary>Binds the tensors of <paramref name="file"/> (which must stay open while the weights are used).</summary>
     /// <exception cref="GgufFormatException">A tensor is missing or has the wrong shape; the message names it.</exception>
@@ -115,12 +130,19 @@ public sealed unsafe class ModelWeights
         for (var i = 0; i < layers.Length; i++)
         {
             string N(string t) => $"blk.{i}.{t}";
+            var fusedQkv = file.FindTensor(N("attn_qkv.weight")) is not null;
+            var fusedGateUp = file.FindTensor(N("ffn_gate.weight")) is null && file.FindTensor(N("ffn_up.weight")) is { } up && up.Rows == 2L * config.FeedForwardLength;
+            var q = config.QueryLength;
+            var kv = config.KvLength;
+            var ff = config.FeedForwardLength;
             layers[i] = new LayerWeights
             {
                 AttentionNorm = Vector(file, N("attn_norm.weight"), d),
-                Query = Matrix(file, N("attn_q.weight"), config.QueryLength, d),
-                Key = Matrix(file, N("attn_k.weight"), config.KvLength, d),
-                Value = Matrix(file, N("attn_v.weight"), config.KvLength, d),
+                // A fused projection is taken as views of its rows: Q, then K, then V; gate, then up (llama.cpp's build_qkv
+                // views and ggml_swiglu's halves).
+                Query = fusedQkv ? Rows(file, N("attn_qkv.weight"), 0, q, q + (2 * kv), d) : Matrix(file, N("attn_q.weight"), q, d),
+                Key = fusedQkv ? Rows(file, N("attn_qkv.weight"), q, kv, q + (2 * kv), d) : Matrix(file, N("attn_k.weight"), kv, d),
+                Value = fusedQkv ? Rows(file, N("attn_qkv.weight"), q + kv, kv, q + (2 * kv), d) : Matrix(file, N("attn_v.weight"), kv, d),
                 Output = Matrix(file, N("attn_output.weight"), d, config.QueryLength),
                 QueryBias = config.HasQkvBias ? Vector(file, N("attn_q.bias"), config.QueryLength) : null,
                 KeyBias = config.HasQkvBias ? Vector(file, N("attn_k.bias"), config.KvLength) : null,
@@ -131,14 +153,15 @@ public sealed unsafe class ModelWeights
                 PostAttentionNorm = config.IsGemma ? Vector(file, N("post_attention_norm.weight"), d) : null,
                 PostFeedForwardNorm = config.IsGemma ? Vector(file, N("post_ffw_norm.weight"), d) : null,
                 FeedForwardNorm = Vector(file, N("ffn_norm.weight"), d),
-                Gate = Matrix(file, N("ffn_gate.weight"), config.FeedForwardLength, d),
-                Up = Matrix(file, N("ffn_up.weight"), config.FeedForwardLength, d),
+                Gate = fusedGateUp ? Rows(file, N("ffn_up.weight"), 0, ff, 2 * ff, d) : Matrix(file, N("ffn_gate.weight"), ff, d),
+                Up = fusedGateUp ? Rows(file, N("ffn_up.weight"), ff, ff, 2 * ff, d) : Matrix(file, N("ffn_up.weight"), ff, d),
                 Down = Matrix(file, N("ffn_down.weight"), d, config.FeedForwardLength),
             };
         }
 
-        var ropeFactors = file.FindTensor("rope_freqs.weight") is null ? null : Vector(file, "rope_freqs.weight", config.RopeDimensions / 2);
-        return new ModelWeights(config, embedding, Vector(file, "output_norm.weight", d), output, layers, ropeFactors);
+        float* Optional(string name) => file.FindTensor(name) is null ? null : Vector(file, name, config.RopeDimensions / 2);
+        return new ModelWeights(config, embedding, Vector(file, "output_norm.weight", d), output, layers,
+            Optional("rope_freqs.weight"), Optional("rope_factors_long.weight"), Optional("rope_factors_short.weight"));
     }
 
     private static QuantMatrix Matrix(GgufFile file, string name, int rows, int cols)
@@ -152,6 +175,24 @@ public sealed unsafe class ModelWeights
         try
         {
             return QuantMatrix.FromTensor(file, t);
+        }
+        catch (Exception e) when (e is NotSupportedException or KeyNotFoundException or ArgumentException)
+        {
+            throw new NotSupportedException($"tensor '{name}': type {GgmlTypes.NameOf((uint)t.Type)} is not supported ({e.Message})", e);
+        }
+    }
+
+    private static QuantMatrix Rows(GgufFile file, string name, int first, int rows, int totalRows, int cols)
+    {
+        var t = file.GetTensor(name);
+        if (t.Shape.Count < 2 || t.Shape[0] != cols || t.Shape[1] != totalRows || t.Shape.Skip(2).Any(x => x != 1))
+        {
+            throw new GgufFormatException($"tensor has shape [{t.ShapeText}], expected [{cols}, {totalRows}]", tensor: name);
+        }
+
+        try
+        {
+            return QuantMatrix.FromTensorRows(file, t, first, rows);
         }
         catch (Exception e) when (e is NotSupportedException or KeyNotFoundException or ArgumentException)
         {

@@ -36,13 +36,14 @@ internal static unsafe class Transformer
 
         // RoPE angles of the batch's positions: the same for every layer and head.
         var half = c.RopeDimensions / 2;
+        var factors = w.RopeFactorsFor(s.ContextLength);
         for (var t = 0; t < n; t++)
         {
-            Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, w.RopeFactors,
+            Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, factors, c.RopeAttentionFactor,
                 new Span<float>(s.RopeCos + ((long)t * half), half), new Span<float>(s.RopeSin + ((long)t * half), half));
             if (c.HasSlidingRope)
             {
-                Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBaseSwa, c.RopeFreqScaleSwa, w.RopeFactors,
+                Elementwise.RopeAngles(start + t, c.RopeDimensions, c.RopeFreqBaseSwa, c.RopeFreqScaleSwa, factors, c.RopeAttentionFactor,
                     new Span<float>(s.RopeCosSliding + ((long)t * half), half), new Span<float>(s.RopeSinSliding + ((long)t * half), half));
             }
         }

@@ -36,8 +36,9 @@ public sealed partial class BpeTokenizer : Tokenizer
             "qwen2" or "deepseek-r1-qwen" or "stablelm2" or "megrez" => ([Qwen2()], false),
             "smollm" or "starcoder" or "refact" or "command-r" or "codeshell" or "exaone" or "minerva-7b" => ([Digit(), Gpt2()], false),
             "falcon" => ([FalconPunctuation(), Gpt2(), ThreeDigits()], false),
+            "gpt-4o" or "llama4" => ([Gpt4o()], false),
             var other => throw new NotSupportedException(
-                $"BPE pre-tokenizer '{other}' is not supported (tokenizer.ggml.pre; gpt-2, llama-bpe, qwen2, smollm, falcon, starcoder, refact, command-r and default are)"),
+                $"BPE pre-tokenizer '{other}' is not supported (tokenizer.ggml.pre; gpt-2, llama-bpe, qwen2, smollm, gpt-4o, falcon, starcoder, refact, command-r and default are)"),
         };
         _ranks = new Dictionary<(string, string), int>((int)merges.Count);
         for (var i = 0; i < merges.Count; i++)
@@ -216,6 +217,10 @@ public sealed partial class BpeTokenizer : Tokenizer
 
     [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)", RegexOptions.CultureInvariant)]
     private static partial Regex Gpt2();
+
+    // GPT-4o's (Phi-4-mini, Llama 4): words split at case changes, as llama.cpp writes its letter classes with lookaheads.
+    [GeneratedRegex(@"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
+    private static partial Regex Gpt4o();
 
     [GeneratedRegex(@"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
     private static partial Regex Llama3();

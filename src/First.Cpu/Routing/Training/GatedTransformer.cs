@@ -85,7 +85,8 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         for (var pos = 0; pos < Capacity; pos++)
         {
             var sin = new Span<float>(RopeSin + ((long)pos * half), half);
-            Elementwise.RopeAngles(pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, w.RopeFactors, new Span<float>(RopeCos + ((long)pos * half), half), sin);
+            Elementwise.RopeAngles(pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, w.RopeFactorsFor(Capacity), c.RopeAttentionFactor,
+                new Span<float>(RopeCos + ((long)pos * half), half), sin);
             TensorPrimitives.Negate(sin, new Span<float>(RopeSinNegated + ((long)pos * half), half));
         }
 
