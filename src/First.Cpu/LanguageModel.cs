@@ -61,9 +61,54 @@ public sealed class LanguageModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether First runs <paramref name="file"/>, and if not, which part is missing: its architecture, a tensor, a
+    /// hyperparameter key, a tensor format or its tokenizer (what <see cref="Open"/> would refuse, without keeping anything).
+    /// </summary>
+    public static ModelSupport CheckSupport(GgufFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (file.Architecture == "first-router")
+        {
+            return new(false, "model", "a FiRST router file, not a model");
+        }
+
+        if (file.Tensors.Count == 0)
+        {
+            return new(false, "model", "no tensors (a vocabulary-only file)");
+        }
+
+        string part = "architecture";
+        try
+        {
+            var config = ModelConfig.FromGguf(file);
+            part = "tensor";
+            _ = ModelWeights.Bind(file, config);
+            part = "tokenizer";
+            var tokenizer = Tokenization.Tokenizer.FromGguf(file);
+            return tokenizer.Vocabulary.Count != config.VocabularySize
+                ? new(false, "tokenizer", $"the tokenizer has {tokenizer.Vocabulary.Count} tokens but the model {config.VocabularySize}")
+                : new(true, null, null);
+        }
+        catch (GgufFormatException e)
+        {
+            return new(false, e.Tensor is not null ? "tensor" : e.Key is not null ? "key" : part, e.Message);
+        }
+        catch (NotSupportedException e)
+        {
+            return new(false, part == "tensor" && e.Message.StartsWith("tensor '", StringComparison.Ordinal) ? "format" : part, e.Message);
+        }
+    }
+
     /// <summary>A new conversation.</summary>
     public Session CreateSession(SessionOptions? options = null) => new(Weights, options);
 
     /// <inheritdoc/>
     public void Dispose() => File.Dispose();
 }
+
+/// <summary>Whether a file can run (<see cref="LanguageModel.CheckSupport"/>); if not, the missing part and why.</summary>
+/// <param name="Supported">Whether <see cref="LanguageModel.Open"/> takes the file.</param>
+/// <param name="Missing">architecture, tensor, key, format, tokenizer or model; null when supported.</param>
+/// <param name="Reason">The refusal's message; null when supported.</param>
+public sealed record ModelSupport(bool Supported, string? Missing, string? Reason);

@@ -56,6 +56,43 @@ public sealed class CliInspectTests
     }
 
     [Fact]
+    public void Inspect_says_whether_a_file_runs_and_names_what_is_missing()
+    {
+        var dir = Directory.CreateTempSubdirectory("first-inspect-runs-").FullName;
+        try
+        {
+            string Runs(string path)
+            {
+                var (exit, stdout, _) = ConsoleCapture.Run("inspect", path);
+                Assert.Equal(0, exit);
+                return stdout.Split('\n').Single(l => l.StartsWith("runs ", StringComparison.Ordinal))["runs".Length..].Trim();
+            }
+
+            var model = TestPaths.Model("stories260K.gguf");
+            Assert.Equal("yes", Runs(model));
+            Assert.Equal("no: model: no tensors (a vocabulary-only file)", Runs(TestPaths.Vocab("ggml-vocab-gpt-2.gguf")));
+
+            var architecture = Path.Combine(dir, "mamba.gguf");
+            TestModels.Copy(model, architecture, (k, v) => k == "general.architecture" ? GgufValue.FromString("mamba") : v);
+            Assert.StartsWith("no: architecture: architecture 'mamba' is not supported", Runs(architecture), StringComparison.Ordinal);
+
+            var tensor = Path.Combine(dir, "no-query.gguf");
+            TestModels.Copy(model, tensor, keepTensor: name => name != "blk.3.attn_q.weight");
+            var missing = Runs(tensor);
+            Assert.StartsWith("no: tensor:", missing, StringComparison.Ordinal);
+            Assert.Contains("blk.3.attn_q.weight", missing, StringComparison.Ordinal);
+
+            var tokenizer = Path.Combine(dir, "tokenizer.gguf");
+            TestModels.Copy(model, tokenizer, (k, v) => k == "tokenizer.ggml.model" ? GgufValue.FromString("rwkv") : v);
+            Assert.StartsWith("no: tokenizer:", Runs(tokenizer), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_malformed_file_is_one_line_on_stderr_and_exit_1()
     {
         var path = Path.Combine(Path.GetTempPath(), $"first-bad-{Guid.NewGuid():N}.gguf");

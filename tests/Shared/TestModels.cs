@@ -6,27 +6,46 @@ namespace First.Tests;
 internal static class TestModels
 {
     /// <summary>A copy of <paramref name="source"/> with every key and tensor, plus one tensor no architecture reads.</summary>
-    public static void WithExtraTensor(string source, string path)
+    public static void WithExtraTensor(string source, string path) => Copy(source, path, extraTensor: true);
+
+    /// <summary>
+    /// A copy of <paramref name="source"/> whose keys pass through <paramref name="metadata"/> (null drops a key) and whose
+    /// tensors are those <paramref name="keepTensor"/> keeps, plus <c>extra.weight</c> (4 floats) with <paramref name="extraTensor"/>.
+    /// </summary>
+    public static void Copy(string source, string path, Func<string, GgufValue, GgufValue?>? metadata = null, Func<string, bool>? keepTensor = null,
+        bool extraTensor = false)
     {
         using var file = GgufFile.Open(source);
         using var writer = GgufWriter.CreateFile(path);
         foreach (var (key, value) in file.Metadata)
         {
-            writer.Metadata.Add(key, value);
+            if ((metadata is null ? value : metadata(key, value)) is { } kept)
+            {
+                writer.Metadata.Add(key, kept);
+            }
         }
 
-        foreach (var t in file.Tensors)
+        var tensors = file.Tensors.Where(t => keepTensor?.Invoke(t.Name) ?? true).ToList();
+        foreach (var t in tensors)
         {
             writer.AddTensor(t.Name, t.Type, [.. t.Shape]);
         }
 
-        writer.AddTensor("extra.weight", GgmlType.F32, 4);
-        foreach (var t in file.Tensors)
+        if (extraTensor)
+        {
+            writer.AddTensor("extra.weight", GgmlType.F32, 4);
+        }
+
+        foreach (var t in tensors)
         {
             writer.WriteTensorData(file.GetTensorData<byte>(t));
         }
 
-        writer.WriteTensorData(new byte[16]);
+        if (extraTensor)
+        {
+            writer.WriteTensorData(new byte[16]);
+        }
+
         writer.Finish();
     }
 }

@@ -53,6 +53,8 @@ internal static class InspectCommand
         Line("file", gguf.Path);
         Line("format", $"GGUF v{gguf.Version}, {gguf.Length:N0} bytes, {gguf.Metadata.Count} keys, {gguf.Tensors.Count} tensors, alignment {gguf.Alignment}, data at byte {gguf.DataOffset}");
         Line("architecture", info.Architecture ?? "(none)");
+        var support = First.Cpu.LanguageModel.CheckSupport(gguf);
+        Line("runs", support.Supported ? "yes" : $"no: {support.Missing}: {support.Reason}");
         Line("name", info.Name);
         Line("layers", Num(info.BlockCount));
         Line("embedding", Num(info.EmbeddingLength));
@@ -146,6 +148,12 @@ internal static class InspectCommand
             w.WriteNumber("size", gguf.Length);
             w.WriteNumber("alignment", gguf.Alignment);
             w.WriteNumber("dataOffset", gguf.DataOffset);
+            var support = First.Cpu.LanguageModel.CheckSupport(gguf);
+            w.WriteStartObject("runs");
+            w.WriteBoolean("supported", support.Supported);
+            WriteOptional(w, "missing", support.Missing);
+            WriteOptional(w, "reason", support.Reason);
+            w.WriteEndObject();
 
             w.WriteStartObject("model");
             WriteOptional(w, "architecture", info.Architecture);
