@@ -22,6 +22,9 @@ public sealed class RouterGradientTests
         { "qwen3", QualityLoss.Kl, GateMode.Sequence, 8 },
         { "qwen3", QualityLoss.CrossEntropy, GateMode.Token, 0 },
         { "phi3", QualityLoss.Kl, GateMode.Token, 8 },
+        { "gemma3", QualityLoss.Kl, GateMode.Sequence, 8 },
+        { "gemma2", QualityLoss.CrossEntropy, GateMode.Token, 0 },
+        { "gemma2", QualityLoss.Kl, GateMode.Sequence, 8 },
     };
 
     [Theory]
@@ -94,6 +97,7 @@ public sealed class RouterGradientTests
     [InlineData("llama", QualityLoss.Kl, 1)]
     [InlineData("qwen2", QualityLoss.CrossEntropy, 2)]
     [InlineData("qwen3", QualityLoss.Kl, 2)]
+    [InlineData("gemma2", QualityLoss.Kl, 1)]
     public void Adapter_gradients_match_finite_differences(string architecture, QualityLoss loss, int skip)
     {
         var property = Prop.ForAll(Arb.From(Gen.Choose(1, 1_000_000)), seed => VerifyAdapters(seed, architecture, loss, skip));

@@ -7,7 +7,8 @@ namespace First.Cpu.Tests;
 /// <summary>
 /// Small random models with stories260K's shapes (64 wide, 5 layers, 8 query and 4 KV heads, 512 tokens) and
 /// its tokenizer: F32 weights drawn from a seed. As <c>qwen2</c> they also get Q/K/V biases and NeoX RoPE; as <c>qwen3</c>
-/// NeoX RoPE and per-head query and key norms; as <c>phi3</c> fused projections, LongRoPE factors and an attention factor.
+/// NeoX RoPE and per-head query and key norms; as <c>phi3</c> fused projections, LongRoPE factors and an attention factor;
+/// as <c>gemma2</c> and <c>gemma3</c> post norms, a sliding window of 4, soft-caps (gemma2), query and key norms (gemma3).
 /// </summary>
 internal static class TinyModels
 {
@@ -32,6 +33,35 @@ internal static class TinyModels
             }
 
             var tensors = source.Tensors.Select(t => (t.Name, Shape: t.Shape.ToArray())).ToList();
+            if (architecture is "gemma2" or "gemma3")
+            {
+                // Post norms (and gemma3's query and key norms), a window of 4 positions, soft-caps that bend (gemma2),
+                // another RoPE base for the sliding layers (gemma3).
+                var d = (long)source.Metadata.GetUInt32("llama.embedding_length");
+                var hd = d / source.Metadata.GetUInt32("llama.attention.head_count");
+                for (var l = 0; l < source.Metadata.GetUInt32("llama.block_count"); l++)
+                {
+                    tensors.Add(($"blk.{l}.post_attention_norm.weight", [d]));
+                    tensors.Add(($"blk.{l}.post_ffw_norm.weight", [d]));
+                    if (architecture == "gemma3")
+                    {
+                        tensors.Add(($"blk.{l}.attn_q_norm.weight", [hd]));
+                        tensors.Add(($"blk.{l}.attn_k_norm.weight", [hd]));
+                    }
+                }
+
+                writer.Metadata.Add($"{architecture}.attention.sliding_window", GgufValue.FromUInt32(4));
+                if (architecture == "gemma2")
+                {
+                    writer.Metadata.Add("gemma2.attn_logit_softcapping", GgufValue.FromFloat32(2f));
+                    writer.Metadata.Add("gemma2.final_logit_softcapping", GgufValue.FromFloat32(3f));
+                }
+                else
+                {
+                    writer.Metadata.Add("gemma3.rope.freq_base_swa", GgufValue.FromFloat32(100f));
+                }
+            }
+
             if (architecture == "qwen3")
             {
                 var hd = source.Metadata.GetUInt32("llama.embedding_length") / source.Metadata.GetUInt32("llama.attention.head_count");
@@ -87,7 +117,9 @@ internal static class TinyModels
                 var values = new float[count];
                 var isNorm = name.EndsWith("norm.weight", StringComparison.Ordinal) || name.StartsWith("rope_factors", StringComparison.Ordinal);
                 var isBias = name.EndsWith(".bias", StringComparison.Ordinal);
-                var scale = isNorm ? 0.2 : isBias ? 0.1 : name == "token_embd.weight" ? 1.0 : 1.5 / Math.Sqrt(shape[0]);
+                // Gemma multiplies its embeddings by √n_embd, so its table is drawn that much smaller (as trained ones are).
+                var embedding = architecture.StartsWith("gemma", StringComparison.Ordinal) ? 1.0 / Math.Sqrt(shape[0]) : 1.0;
+                var scale = isNorm ? 0.2 : isBias ? 0.1 : name == "token_embd.weight" ? embedding : 1.5 / Math.Sqrt(shape[0]);
                 for (var i = 0; i < count; i++)
                 {
                     values[i] = (float)((isNorm ? 1 : 0) + (scale * Gaussian(random)));

@@ -32,13 +32,26 @@ public sealed unsafe partial class GatedTransformer
             throw new ArgumentException($"one gradient per logit ({n} × {c.VocabularySize})", nameof(logitGradient));
         }
 
-        // Output head: normed = RMSNorm(x) ⊙ w, logits = W_out · normed.
+        // Output head: normed = RMSNorm(x) ⊙ w, logits = W_out · normed (then cap · tanh(logits / cap) with a final soft-cap).
         var gx = Gradient;                   // [n][d] dLoss/d residual
         var gNormed = GradientWork;          // [n][d]
         new Span<float>(gNormed, n * d).Clear();
         fixed (float* g = logitGradient)
         {
-            MatMul.MultiplyTransposedAdd(Weights.Output, g, n, gNormed, _pool);
+            var gLogits = g;
+            if (c.FinalSoftcap != 0)
+            {
+                var cap = c.FinalSoftcap;
+                for (long i = 0; i < (long)n * c.VocabularySize; i++)
+                {
+                    var tanh = Logits[i] / cap;
+                    CappedLogitGradient[i] = g[i] * (1f - (tanh * tanh));
+                }
+
+                gLogits = CappedLogitGradient;
+            }
+
+            MatMul.MultiplyTransposedAdd(Weights.Output, gLogits, n, gNormed, _pool);
         }
 
         new Span<float>(gx, n * d).Clear();
@@ -98,20 +111,40 @@ public sealed unsafe partial class GatedTransformer
         var gGate = Ffn;  // [n][ff]
         var gUp = Ffn2;   // [n][ff]
         new Span<float>(gGate, n * ff).Clear();
+        // Gemma: ffn_out = RMSNorm(W_down · a) ⊙ w: the down path takes the gradient through that norm.
+        var gDown = gDelta;
+        if (lw.PostFeedForwardNorm != null)
+        {
+            gDown = PostGradient;
+            new Span<float>(gDown, n * d).Clear();
+            for (var t = 0; t < n; t++)
+            {
+                var row = (long)t * d;
+                NormalizeBackward(tape.PostFeedForwardInput + row, tape.PostFeedForwardScale[t], lw.PostFeedForwardNorm, gDelta + row, gDown + row, d);
+            }
+        }
+
         if (adapter is not null)
         {
-            // The adapter read the SwiGLU output: recompute it (into gUp's buffer, written below).
-            var all = n * ff;
-            Elementwise.SwiGlu(new ReadOnlySpan<float>(tape.GateValues, all), new ReadOnlySpan<float>(tape.UpValues, all), new Span<float>(gUp, all), ff);
-            AdapterSet.Backward(adapter.DownA, adapter.DownB, adapterGradient!.DownA, adapterGradient.DownB, rank, scale, gUp, ff, gDelta, d, n,
+            // The adapter read the activation's output: recompute it (into gUp's buffer, written below).
+            Activate(tape, n * ff, gUp);
+            AdapterSet.Backward(adapter.DownA, adapter.DownB, adapterGradient!.DownA, adapterGradient.DownB, rank, scale, gUp, ff, gDown, d, n,
                 tape.DownLow, gGate, _adapterScratch);
         }
 
-        MatMul.MultiplyTransposedAdd(lw.Down, gDelta, n, gGate, _pool);
+        MatMul.MultiplyTransposedAdd(lw.Down, gDown, n, gGate, _pool);
         for (long i = 0; i < (long)n * ff; i++)
         {
             var gs = gGate[i];
             var g = tape.GateValues[i];
+            if (c.IsGemma)
+            {
+                // GEGLU: a = gelu(G) ⊙ U.
+                gUp[i] = gs * Gelu(g);
+                gGate[i] = gs * tape.UpValues[i] * GeluDerivative(g);
+                continue;
+            }
+
             var s = Router.Sigmoid(g);
             gUp[i] = gs * g * s;
             gGate[i] = gs * tape.UpValues[i] * s * (1f + (g * (1f - s)));
@@ -130,14 +163,26 @@ public sealed unsafe partial class GatedTransformer
             NormalizeBackward(tape.X2 + row, tape.Scale2[t], lw.FeedForwardNorm, gNormed + row, gx + row, d);
         }
 
-        // Attention: ao = W_o · attended.
+        // Attention: ao = W_o · attended (Gemma: then RMSNorm ⊙ w).
+        var gOutput = gDelta;
+        if (lw.PostAttentionNorm != null)
+        {
+            gOutput = PostGradient;
+            new Span<float>(gOutput, n * d).Clear();
+            for (var t = 0; t < n; t++)
+            {
+                var row = (long)t * d;
+                NormalizeBackward(tape.PostAttentionInput + row, tape.PostAttentionScale[t], lw.PostAttentionNorm, gDelta + row, gOutput + row, d);
+            }
+        }
+
         var gAttended = Work; // [n][qLen], reusing the buffer: gNormed has been consumed
         new Span<float>(gAttended, n * qLen).Clear();
-        MatMul.MultiplyTransposedAdd(lw.Output, gDelta, n, gAttended, _pool);
+        MatMul.MultiplyTransposedAdd(lw.Output, gOutput, n, gAttended, _pool);
         if (adapter is not null)
         {
             AdapterSet.Backward(adapter.OutputA, adapter.OutputB, adapterGradient!.OutputA, adapterGradient.OutputB, rank, scale, tape.Attended, qLen,
-                gDelta, d, n, tape.OutputLow, gAttended, _adapterScratch);
+                gOutput, d, n, tape.OutputLow, gAttended, _adapterScratch);
         }
 
         var gQ = GradientWork; // [n][qLen], gDelta has been consumed
@@ -153,12 +198,12 @@ public sealed unsafe partial class GatedTransformer
             var pos = start + t;
             for (var h = 0; h < c.HeadCount; h++)
             {
-                Rotate(gQ + ((long)t * qLen) + (h * hd), pos, inverse: true);
+                Rotate(gQ + ((long)t * qLen) + (h * hd), pos, inverse: true, c.IsSliding(layer));
             }
 
             for (var g = 0; g < c.HeadCountKv; g++)
             {
-                Rotate(gK + ((long)t * kvLen) + (g * hd), pos, inverse: true);
+                Rotate(gK + ((long)t * kvLen) + (g * hd), pos, inverse: true, c.IsSliding(layer));
             }
         }
 
@@ -199,7 +244,8 @@ public sealed unsafe partial class GatedTransformer
         var qLen = c.QueryLength;
         var kvLen = c.KvLength;
         var group = c.HeadCount / c.HeadCountKv;
-        var scale = 1f / MathF.Sqrt(hd);
+        var scale = ScoreScale;
+        var cap = c.AttentionSoftcap;
         var gScores = _scoreGradients;
         for (var t = 0; t < n; t++)
         {
@@ -225,6 +271,13 @@ public sealed unsafe partial class GatedTransformer
                 for (var j = 0; j < visible; j++)
                 {
                     var gs = a[j] * (ga[j] - mean) * scale;
+                    if (cap != 0 && gs != 0)
+                    {
+                        // score = cap · tanh(scale · q·k / cap): d score / d(scale · q·k) = 1 − tanh².
+                        var tanh = MathF.Tanh(scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(keys + ((long)j * hd), hd)) / cap);
+                        gs *= 1f - (tanh * tanh);
+                    }
+
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(keys + ((long)j * hd), hd), gs, gq, gq);
                     if (j >= start)
                     {

@@ -49,12 +49,6 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(promptLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(continuationLength);
-        if (weights.Config.IsGemma)
-        {
-            throw new NotSupportedException(
-                $"router training and evaluation do not support {weights.Config.ArchitectureName} yet (GEGLU, soft-capping, post norms and sliding windows have no backward pass here); routing with existing routers works");
-        }
-
         Weights = weights;
         Config = weights.Config;
         PromptCapacity = promptLength;
@@ -82,12 +76,24 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         RopeCos = Alloc(Capacity * half);
         RopeSin = Alloc(Capacity * half);
         RopeSinNegated = Alloc(Capacity * half);
+        var sliding = c.HasSlidingRope;
+        RopeCosSliding = sliding ? Alloc(Capacity * half) : RopeCos;
+        RopeSinSliding = sliding ? Alloc(Capacity * half) : RopeSin;
+        RopeSinSlidingNegated = sliding ? Alloc(Capacity * half) : RopeSinNegated;
+        var factors = w.RopeFactorsFor(Capacity);
         for (var pos = 0; pos < Capacity; pos++)
         {
             var sin = new Span<float>(RopeSin + ((long)pos * half), half);
-            Elementwise.RopeAngles(pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, w.RopeFactorsFor(Capacity), c.RopeAttentionFactor,
+            Elementwise.RopeAngles(pos, c.RopeDimensions, c.RopeFreqBase, c.RopeFreqScale, factors, c.RopeAttentionFactor,
                 new Span<float>(RopeCos + ((long)pos * half), half), sin);
             TensorPrimitives.Negate(sin, new Span<float>(RopeSinNegated + ((long)pos * half), half));
+            if (sliding)
+            {
+                var sinSliding = new Span<float>(RopeSinSliding + ((long)pos * half), half);
+                Elementwise.RopeAngles(pos, c.RopeDimensions, c.RopeFreqBaseSwa, c.RopeFreqScaleSwa, factors, c.RopeAttentionFactor,
+                    new Span<float>(RopeCosSliding + ((long)pos * half), half), sinSliding);
+                TensorPrimitives.Negate(sinSliding, new Span<float>(RopeSinSlidingNegated + ((long)pos * half), half));
+            }
         }
 
         Keys = new float*[c.LayerCount];
@@ -110,6 +116,8 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         HeadScale = Alloc(continuationLength);
         Logits = Alloc((long)continuationLength * c.VocabularySize);
         Gradient = Alloc(continuationLength * d);
+        PostGradient = Alloc((c.IsGemma ? continuationLength : 0) * d);
+        CappedLogitGradient = Alloc(c.FinalSoftcap != 0 ? (long)continuationLength * c.VocabularySize : 0);
         GradientWork = Alloc(continuationLength * Math.Max(d, c.QueryLength));
         _scoreGradients = new float[Capacity];
         _routerScratch = new float[d + routerHidden];
@@ -186,6 +194,9 @@ public sealed unsafe partial class GatedTransformer : IDisposable
     private float* RopeCos { get; }     // [capacity][ropeDims / 2]
     private float* RopeSin { get; }     // [capacity][ropeDims / 2]
     private float* RopeSinNegated { get; } // [capacity][ropeDims / 2] the inverse rotation, for the backward pass
+    private float* RopeCosSliding { get; } // the same three for the sliding-window layers' base and scale (or the ones above)
+    private float* RopeSinSliding { get; }
+    private float* RopeSinSlidingNegated { get; }
     private float*[] Keys { get; }      // [layer] → [kvHeads][capacity][headDim], F32
     private float*[] Values { get; }    // [layer] → [kvHeads][capacity][headDim]
     private float*[] PromptInputs { get; } // [layer] → [promptTokens][d]
@@ -193,6 +204,8 @@ public sealed unsafe partial class GatedTransformer : IDisposable
     private float* HeadScale { get; }   // [continuation] its 1 / rms
     private float* Logits { get; }      // [continuation][vocabulary]
     private float* Gradient { get; }    // [continuation][d] dLoss/d residual
+    private float* PostGradient { get; } // [continuation][d] Gemma: dLoss/d(input of a post norm)
+    private float* CappedLogitGradient { get; } // [continuation][vocabulary] dLoss/d(logits before the final soft-cap)
     private float* GradientWork { get; } // [continuation][max(d, qLen)]
     private float*[] GateGradients { get; } // [layer] → [continuation]
 
@@ -282,6 +295,14 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         }
 
         MatMul.Multiply(Weights.Output, Work, d, n, Quantized, Logits, c.VocabularySize, _pool);
+        if (c.FinalSoftcap != 0)
+        {
+            var cap = c.FinalSoftcap;
+            for (long i = 0; i < (long)n * c.VocabularySize; i++)
+            {
+                Logits[i] = cap * MathF.Tanh(Logits[i] / cap);
+            }
+        }
     }
 
     /// <summary>Where a layer's gates come from.</summary>
@@ -304,6 +325,11 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             }
 
             e.Format.Dequantize(e.Data + ((long)tokens[t] * e.RowBytes), X + ((long)t * d), d);
+        }
+
+        if (Config.IsGemma)
+        {
+            Elementwise.Scale(new Span<float>(X, tokens.Length * d), Config.EmbeddingScale);
         }
     }
 
@@ -370,13 +396,13 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             var pos = start + t;
             for (var h = 0; h < c.HeadCount; h++)
             {
-                Rotate(tape.Q + ((long)t * qLen) + (h * hd), pos, inverse: false);
+                Rotate(tape.Q + ((long)t * qLen) + (h * hd), pos, inverse: false, c.IsSliding(layer));
             }
 
             for (var g = 0; g < c.HeadCountKv; g++)
             {
                 var k = newKeys + ((long)t * kvLen) + (g * hd);
-                Rotate(k, pos, inverse: false);
+                Rotate(k, pos, inverse: false, c.IsSliding(layer));
                 var slot = (((long)g * Capacity) + pos) * hd;
                 new ReadOnlySpan<float>(k, hd).CopyTo(new Span<float>(Keys[layer] + slot, hd));
                 new ReadOnlySpan<float>(newValues + ((long)t * kvLen) + (g * hd), hd).CopyTo(new Span<float>(Values[layer] + slot, hd));
@@ -392,6 +418,18 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             AdapterSet.Apply(adapter.OutputA, adapter.OutputB, _adapters!.Rank, _adapters.Scale, tape.Attended, qLen, projected, d, n, tape.OutputLow);
         }
 
+        if (lw.PostAttentionNorm != null)
+        {
+            // Gemma: the attention block's output is RMS-normalised before the residual; its input and scale are kept.
+            new ReadOnlySpan<float>(projected, n * d).CopyTo(new Span<float>(tape.PostAttentionInput, n * d));
+            var postNorm = new ReadOnlySpan<float>(lw.PostAttentionNorm, d);
+            for (var t = 0; t < n; t++)
+            {
+                tape.PostAttentionScale[t] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.PostAttentionInput + ((long)t * d), d), postNorm, c.RmsEpsilon,
+                    new Span<float>(projected + ((long)t * d), d));
+            }
+        }
+
         TensorPrimitives.Add(new ReadOnlySpan<float>(X, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(tape.X2, n * d));
 
         // Feed-forward block.
@@ -404,7 +442,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         MatMul.Multiply(lw.Gate, tape.Normed2, d, n, Quantized, tape.GateValues, ff, _pool);
         MatMul.Multiply(lw.Up, tape.Normed2, d, n, Quantized, tape.UpValues, ff, _pool);
         var all = n * ff;
-        Elementwise.SwiGlu(new ReadOnlySpan<float>(tape.GateValues, all), new ReadOnlySpan<float>(tape.UpValues, all), new Span<float>(Ffn, all), Config.FeedForwardLength);
+        Activate(tape, all, Ffn);
 
         // delta = attention output + FFN output = Layer(x) − x; x ← x + gate · delta.
         var delta = tape.Delta;
@@ -412,6 +450,17 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         if (adapter is not null)
         {
             AdapterSet.Apply(adapter.DownA, adapter.DownB, _adapters!.Rank, _adapters.Scale, Ffn, ff, delta, d, n, tape.DownLow);
+        }
+
+        if (lw.PostFeedForwardNorm != null)
+        {
+            new ReadOnlySpan<float>(delta, n * d).CopyTo(new Span<float>(tape.PostFeedForwardInput, n * d));
+            var postNorm = new ReadOnlySpan<float>(lw.PostFeedForwardNorm, d);
+            for (var t = 0; t < n; t++)
+            {
+                tape.PostFeedForwardScale[t] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.PostFeedForwardInput + ((long)t * d), d), postNorm, c.RmsEpsilon,
+                    new Span<float>(delta + ((long)t * d), d));
+            }
         }
 
         TensorPrimitives.Add(new ReadOnlySpan<float>(delta, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(delta, n * d));
@@ -429,22 +478,27 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         var hd = c.HeadDimension;
         var qLen = c.QueryLength;
         var group = c.HeadCount / c.HeadCountKv;
-        var scale = 1f / MathF.Sqrt(hd);
+        var scale = ScoreScale;
+        var cap = c.AttentionSoftcap;
+        var window = c.IsSliding(layer) ? c.SlidingWindow : 0;
         for (var t = 0; t < n; t++)
         {
             var visible = start + t + 1;
+            var first = window > 0 ? Math.Max(0, visible - window) : 0;
             for (var h = 0; h < c.HeadCount; h++)
             {
                 var g = h / group;
                 var q = new ReadOnlySpan<float>(tape.Q + ((long)t * qLen) + (h * hd), hd);
                 var p = new Span<float>(tape.Probabilities + ((((long)t * c.HeadCount) + h) * Capacity), visible);
                 var keys = Keys[layer] + ((long)g * Capacity * hd);
-                for (var j = 0; j < visible; j++)
+                p[..first].Clear(); // before the sliding window: probability 0
+                for (var j = first; j < visible; j++)
                 {
-                    p[j] = scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(keys + ((long)j * hd), hd));
+                    var s = scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(keys + ((long)j * hd), hd));
+                    p[j] = cap != 0 ? cap * MathF.Tanh(s / cap) : s;
                 }
 
-                Elementwise.Softmax(p);
+                Elementwise.Softmax(p[first..]);
                 var o = new Span<float>(tape.Attended + ((long)t * qLen) + (h * hd), hd);
                 o.Clear();
                 var values = Values[layer] + ((long)g * Capacity * hd);
@@ -456,12 +510,46 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         }
     }
 
-    /// <summary>RoPE of one head at <paramref name="pos"/>, or its inverse (the transpose of the rotation).</summary>
-    private void Rotate(float* head, int pos, bool inverse)
+    /// <summary>The factor of q·k in a score: the queries' own scale (Gemma, Phi-3) times the attention's.</summary>
+    private float ScoreScale => Config.QueryScale * Config.AttentionScale;
+
+    /// <summary>
+    /// The feed-forward activation of the tape's gate and up values into <paramref name="y"/>: SwiGLU, or for Gemma GEGLU
+    /// with the tanh-form GELU itself (smooth, for gradients; inference looks it up in ggml's half table).
+    /// </summary>
+    private void Activate(LayerTape tape, int all, float* y)
+    {
+        if (!Config.IsGemma)
+        {
+            Elementwise.SwiGlu(new ReadOnlySpan<float>(tape.GateValues, all), new ReadOnlySpan<float>(tape.UpValues, all), new Span<float>(y, all), Config.FeedForwardLength);
+            return;
+        }
+
+        for (var i = 0; i < all; i++)
+        {
+            y[i] = Gelu(tape.GateValues[i]) * tape.UpValues[i];
+        }
+    }
+
+    /// <summary>GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).</summary>
+    internal static float Gelu(float x) => 0.5f * x * (1f + MathF.Tanh(GeluK * x * (1f + (0.044715f * x * x))));
+
+    /// <summary>d GELU / dx of the tanh form.</summary>
+    internal static float GeluDerivative(float x)
+    {
+        var u = GeluK * x * (1f + (0.044715f * x * x));
+        var t = MathF.Tanh(u);
+        return (0.5f * (1f + t)) + (0.5f * x * (1f - (t * t)) * GeluK * (1f + (3f * 0.044715f * x * x)));
+    }
+
+    private const float GeluK = 0.79788456080286535587989211986876f;
+
+    /// <summary>RoPE of one head at <paramref name="pos"/>, or its inverse (the transpose of the rotation), with a sliding-window layer's angles where <paramref name="sliding"/>.</summary>
+    private void Rotate(float* head, int pos, bool inverse, bool sliding)
     {
         var half = Config.RopeDimensions / 2;
-        var cos = new ReadOnlySpan<float>(RopeCos + ((long)pos * half), half);
-        var sin = new ReadOnlySpan<float>((inverse ? RopeSinNegated : RopeSin) + ((long)pos * half), half);
+        var cos = new ReadOnlySpan<float>((sliding ? RopeCosSliding : RopeCos) + ((long)pos * half), half);
+        var sin = new ReadOnlySpan<float>((sliding ? (inverse ? RopeSinSlidingNegated : RopeSinSliding) : (inverse ? RopeSinNegated : RopeSin)) + ((long)pos * half), half);
         Elementwise.Rope(new Span<float>(head, Config.HeadDimension), cos, sin, Config.RopeNeox);
     }
 
@@ -509,6 +597,11 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             Probabilities = owner.Alloc((long)tokens * c.HeadCount * owner.Capacity);
             Attended = owner.Alloc(tokens * c.QueryLength);
             X2 = owner.Alloc(tokens * d);
+            var post = c.IsGemma ? 1 : 0;
+            PostAttentionInput = owner.Alloc(post * tokens * d);
+            PostAttentionScale = owner.Alloc(post * tokens);
+            PostFeedForwardInput = owner.Alloc(post * tokens * d);
+            PostFeedForwardScale = owner.Alloc(post * tokens);
             Scale2 = owner.Alloc(tokens);
             Normed2 = owner.Alloc(tokens * d);
             GateValues = owner.Alloc((long)tokens * c.FeedForwardLength);
@@ -532,6 +625,10 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         public float* Probabilities { get; } // [tokens][heads][capacity] attention weights
         public float* Attended { get; }      // [tokens][qLen] attention output before the output projection
         public float* X2 { get; }            // [tokens][d] X + attention output
+        public float* PostAttentionInput { get; }   // [tokens][d] before the post-attention norm (Gemma)
+        public float* PostAttentionScale { get; }   // [tokens] its 1 / rms
+        public float* PostFeedForwardInput { get; } // [tokens][d] before the post-FFN norm (Gemma)
+        public float* PostFeedForwardScale { get; } // [tokens] its 1 / rms
         public float* Scale2 { get; }        // [tokens] 1 / rms(X2)
         public float* Normed2 { get; }       // [tokens][d] FFN norm output
         public float* GateValues { get; }    // [tokens][ff] W_gate · Normed2
