@@ -42,25 +42,23 @@ fi
 rm -f "$log"
 echo "setup: llama.cpp reference in $ref"
 
+reference() { # flavour, what it is: build/reference.sh FLAVOUR, its folder printed or its errors and exit 1
+  local log dir
+  log=$(mktemp)
+  if ! dir=$(bash build/reference.sh "$1" 2>"$log"); then
+    cat "$log" >&2
+    echo "setup: making llama.cpp's $2 failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "setup: llama.cpp's $2 in $dir"
+}
+
 # The tokenizer test vocabularies of the same llama.cpp source (more families than ../shared/vocab).
-log=$(mktemp)
-if ! vocab=$(bash build/reference.sh vocab 2>"$log"); then
-  cat "$log" >&2
-  echo "setup: extracting llama.cpp's tokenizer test vocabularies failed" >&2
-  exit 1
-fi
-rm -f "$log"
-echo "setup: llama.cpp tokenizer test vocabularies in $vocab"
+reference vocab "tokenizer test vocabularies"
 
 # On an AVX-512 CPU the native reference sums in the AVX-512 build's order; the engine's AVX2 order (what llama.cpp
 # computes on an AVX2-only CPU) is checked against llama.cpp built at the AVX2 level (~2 minutes, once).
 if grep -qw avx512f /proc/cpuinfo; then
-  log=$(mktemp)
-  if ! avx2=$(bash build/reference.sh avx2 2>"$log"); then
-    cat "$log" >&2
-    echo "setup: building the AVX2-level llama.cpp reference failed" >&2
-    exit 1
-  fi
-  rm -f "$log"
-  echo "setup: llama.cpp AVX2-level reference in $avx2"
+  reference avx2 "AVX2-level libraries"
 fi

@@ -53,8 +53,8 @@ internal static class TinyModels
                 writer.Metadata.Add($"{architecture}.attention.sliding_window", GgufValue.FromUInt32(4));
                 if (architecture == "gemma2")
                 {
-                    writer.Metadata.Add("gemma2.attn_logit_softcapping", GgufValue.FromFloat32(2f));
-                    writer.Metadata.Add("gemma2.final_logit_softcapping", GgufValue.FromFloat32(3f));
+                    writer.Metadata.Add("gemma2.attn_logit_softcapping", GgufValue.FromFloat32(5f));
+                    writer.Metadata.Add("gemma2.final_logit_softcapping", GgufValue.FromFloat32(8f));
                 }
                 else
                 {

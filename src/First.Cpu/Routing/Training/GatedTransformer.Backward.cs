@@ -112,17 +112,7 @@ public sealed unsafe partial class GatedTransformer
         var gUp = Ffn2;   // [n][ff]
         new Span<float>(gGate, n * ff).Clear();
         // Gemma: ffn_out = RMSNorm(W_down · a) ⊙ w: the down path takes the gradient through that norm.
-        var gDown = gDelta;
-        if (lw.PostFeedForwardNorm != null)
-        {
-            gDown = PostGradient;
-            new Span<float>(gDown, n * d).Clear();
-            for (var t = 0; t < n; t++)
-            {
-                var row = (long)t * d;
-                NormalizeBackward(tape.PostFeedForwardInput + row, tape.PostFeedForwardScale[t], lw.PostFeedForwardNorm, gDelta + row, gDown + row, d);
-            }
-        }
+        var gDown = PostNormBackward(lw.PostFeedForwardNorm, tape.PostFeedForwardInput, tape.PostFeedForwardScale, gDelta, n);
 
         if (adapter is not null)
         {
@@ -164,17 +154,7 @@ public sealed unsafe partial class GatedTransformer
         }
 
         // Attention: ao = W_o · attended (Gemma: then RMSNorm ⊙ w).
-        var gOutput = gDelta;
-        if (lw.PostAttentionNorm != null)
-        {
-            gOutput = PostGradient;
-            new Span<float>(gOutput, n * d).Clear();
-            for (var t = 0; t < n; t++)
-            {
-                var row = (long)t * d;
-                NormalizeBackward(tape.PostAttentionInput + row, tape.PostAttentionScale[t], lw.PostAttentionNorm, gDelta + row, gOutput + row, d);
-            }
-        }
+        var gOutput = PostNormBackward(lw.PostAttentionNorm, tape.PostAttentionInput, tape.PostAttentionScale, gDelta, n);
 
         var gAttended = Work; // [n][qLen], reusing the buffer: gNormed has been consumed
         new Span<float>(gAttended, n * qLen).Clear();
@@ -289,6 +269,28 @@ public sealed unsafe partial class GatedTransformer
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// dLoss/d(input) of Gemma's norm after a block (<see cref="PostNorm"/>) into <see cref="PostGradient"/>, given dLoss/d(output)
+    /// <paramref name="gy"/>; <paramref name="gy"/> itself where there is no such norm.
+    /// </summary>
+    private float* PostNormBackward(float* weight, float* input, float* scales, float* gy, int n)
+    {
+        if (weight == null)
+        {
+            return gy;
+        }
+
+        var d = Config.EmbeddingLength;
+        new Span<float>(PostGradient, n * d).Clear();
+        for (var t = 0; t < n; t++)
+        {
+            var row = (long)t * d;
+            NormalizeBackward(input + row, scales[t], weight, gy + row, PostGradient + row, d);
+        }
+
+        return PostGradient;
     }
 
     /// <summary>Replaces dLoss/dy in <paramref name="g"/> by dLoss/dx through y = x · r ⊙ w (<see cref="NormalizeBackward"/>).</summary>

@@ -418,17 +418,8 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             AdapterSet.Apply(adapter.OutputA, adapter.OutputB, _adapters!.Rank, _adapters.Scale, tape.Attended, qLen, projected, d, n, tape.OutputLow);
         }
 
-        if (lw.PostAttentionNorm != null)
-        {
-            // Gemma: the attention block's output is RMS-normalised before the residual; its input and scale are kept.
-            new ReadOnlySpan<float>(projected, n * d).CopyTo(new Span<float>(tape.PostAttentionInput, n * d));
-            var postNorm = new ReadOnlySpan<float>(lw.PostAttentionNorm, d);
-            for (var t = 0; t < n; t++)
-            {
-                tape.PostAttentionScale[t] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.PostAttentionInput + ((long)t * d), d), postNorm, c.RmsEpsilon,
-                    new Span<float>(projected + ((long)t * d), d));
-            }
-        }
+        // Gemma: the attention block's output is RMS-normalised before the residual.
+        PostNorm(lw.PostAttentionNorm, projected, tape.PostAttentionInput, tape.PostAttentionScale, n);
 
         TensorPrimitives.Add(new ReadOnlySpan<float>(X, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(tape.X2, n * d));
 
@@ -452,16 +443,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             AdapterSet.Apply(adapter.DownA, adapter.DownB, _adapters!.Rank, _adapters.Scale, Ffn, ff, delta, d, n, tape.DownLow);
         }
 
-        if (lw.PostFeedForwardNorm != null)
-        {
-            new ReadOnlySpan<float>(delta, n * d).CopyTo(new Span<float>(tape.PostFeedForwardInput, n * d));
-            var postNorm = new ReadOnlySpan<float>(lw.PostFeedForwardNorm, d);
-            for (var t = 0; t < n; t++)
-            {
-                tape.PostFeedForwardScale[t] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.PostFeedForwardInput + ((long)t * d), d), postNorm, c.RmsEpsilon,
-                    new Span<float>(delta + ((long)t * d), d));
-            }
-        }
+        PostNorm(lw.PostFeedForwardNorm, delta, tape.PostFeedForwardInput, tape.PostFeedForwardScale, n);
 
         TensorPrimitives.Add(new ReadOnlySpan<float>(delta, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(delta, n * d));
         for (var t = 0; t < n; t++)
@@ -507,6 +489,26 @@ public sealed unsafe partial class GatedTransformer : IDisposable
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + ((long)j * hd), hd), p[j], o, o);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Gemma's norm after a block (none where <paramref name="weight"/> is null): <paramref name="rows"/> become RMSNorm(rows) ⊙ weight,
+    /// their previous values going to <paramref name="input"/> and each row's 1 / rms to <paramref name="scales"/> for the backward pass.
+    /// </summary>
+    private void PostNorm(float* weight, float* rows, float* input, float* scales, int n)
+    {
+        if (weight == null)
+        {
+            return;
+        }
+
+        var d = Config.EmbeddingLength;
+        new ReadOnlySpan<float>(rows, n * d).CopyTo(new Span<float>(input, n * d));
+        var w = new ReadOnlySpan<float>(weight, d);
+        for (var t = 0; t < n; t++)
+        {
+            scales[t] = Elementwise.RmsNorm(new ReadOnlySpan<float>(input + ((long)t * d), d), w, Config.RmsEpsilon, new Span<float>(rows + ((long)t * d), d));
         }
     }
 
