@@ -28,8 +28,8 @@ public sealed class Chat : IDisposable
         }
     }
 
-    /// <summary>The template in use.</summary>
-    public ChatTemplate Template { get; }
+    /// <summary>The template in use (replace it to switch Qwen3's thinking off: <see cref="ChatTemplate.WithThinking"/>).</summary>
+    public ChatTemplate Template { get; set => field = value ?? throw new ArgumentNullException(nameof(value)); }
 
     /// <summary>The session.</summary>
     public Session Session { get; }
