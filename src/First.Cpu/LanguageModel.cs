@@ -43,15 +43,7 @@ public sealed class LanguageModel : IDisposable
         var file = GgufFile.Open(path);
         try
         {
-            var config = ModelConfig.FromGguf(file);
-            var weights = ModelWeights.Bind(file, config);
-            var tokenizer = Tokenization.Tokenizer.FromGguf(file);
-            if (tokenizer.Vocabulary.Count != config.VocabularySize)
-            {
-                throw new GgufFormatException(
-                    $"the tokenizer has {tokenizer.Vocabulary.Count} tokens but the model {config.VocabularySize}", key: "tokenizer.ggml.tokens");
-            }
-
+            var (config, weights, tokenizer) = Bind(file, null);
             return new LanguageModel(file, config, weights, tokenizer);
         }
         catch
@@ -78,26 +70,40 @@ public sealed class LanguageModel : IDisposable
             return new(false, "model", "no tensors (a vocabulary-only file)");
         }
 
-        string part = "architecture";
+        var part = "architecture";
         try
         {
-            var config = ModelConfig.FromGguf(file);
-            part = "tensor";
-            _ = ModelWeights.Bind(file, config);
-            part = "tokenizer";
-            var tokenizer = Tokenization.Tokenizer.FromGguf(file);
-            return tokenizer.Vocabulary.Count != config.VocabularySize
-                ? new(false, "tokenizer", $"the tokenizer has {tokenizer.Vocabulary.Count} tokens but the model {config.VocabularySize}")
-                : new(true, null, null);
+            _ = Bind(file, stage => part = stage);
+            return new(true, null, null);
         }
         catch (GgufFormatException e)
         {
-            return new(false, e.Tensor is not null ? "tensor" : e.Key is not null ? "key" : part, e.Message);
+            return new(false, part == "tokenizer" ? part : e.Tensor is not null ? "tensor" : e.Key is not null ? "key" : part, e.Message);
         }
         catch (NotSupportedException e)
         {
             return new(false, part == "tensor" && e.Message.StartsWith("tensor '", StringComparison.Ordinal) ? "format" : part, e.Message);
         }
+    }
+
+    /// <summary>
+    /// Hyperparameters, weights and tokenizer of <paramref name="file"/>, as <see cref="Open"/> binds them; <paramref name="stage"/>
+    /// hears "tensor" and "tokenizer" as each part begins, so <see cref="CheckSupport"/> can name the part that failed.
+    /// </summary>
+    private static (ModelConfig Config, ModelWeights Weights, Tokenizer Tokenizer) Bind(GgufFile file, Action<string>? stage)
+    {
+        var config = ModelConfig.FromGguf(file);
+        stage?.Invoke("tensor");
+        var weights = ModelWeights.Bind(file, config);
+        stage?.Invoke("tokenizer");
+        var tokenizer = Tokenization.Tokenizer.FromGguf(file);
+        if (tokenizer.Vocabulary.Count != config.VocabularySize)
+        {
+            throw new GgufFormatException(
+                $"the tokenizer has {tokenizer.Vocabulary.Count} tokens but the model {config.VocabularySize}", key: "tokenizer.ggml.tokens");
+        }
+
+        return (config, weights, tokenizer);
     }
 
     /// <summary>A new conversation.</summary>

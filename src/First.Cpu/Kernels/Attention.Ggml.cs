@@ -217,14 +217,7 @@ public static unsafe partial class Attention
                 {
                     var output = outputs + (h * hd);
                     TileScores(queries + (h * hd), kt, hd, scale, p);
-                    if (job.Softcap != 0)
-                    {
-                        // ggml_vec_tanh_f32, then ggml_vec_scale_f32 by the cap, then the mask (+0 or −∞).
-                        for (var c = 0; c < TileCells; c++)
-                        {
-                            p[c] = (MathF.Tanh(p[c]) * job.Softcap) + 0f;
-                        }
-                    }
+                    Cap(p, TileCells, job.Softcap); // ggml_vec_tanh_f32, then ggml_vec_scale_f32 by the cap, before the mask
 
                     for (var c = count; c < TileCells; c++)
                     {

@@ -164,24 +164,12 @@ public sealed unsafe class ModelWeights
             Optional("rope_freqs.weight"), Optional("rope_factors_long.weight"), Optional("rope_factors_short.weight"));
     }
 
-    private static QuantMatrix Matrix(GgufFile file, string name, int rows, int cols)
-    {
-        var t = file.GetTensor(name);
-        if (t.Shape.Count < 2 || t.Shape[0] != cols || t.Shape[1] != rows || t.Shape.Skip(2).Any(x => x != 1))
-        {
-            throw new GgufFormatException($"tensor has shape [{t.ShapeText}], expected [{cols}, {rows}]", tensor: name);
-        }
+    private static QuantMatrix Matrix(GgufFile file, string name, int rows, int cols) => Rows(file, name, 0, rows, rows, cols);
 
-        try
-        {
-            return QuantMatrix.FromTensor(file, t);
-        }
-        catch (Exception e) when (e is NotSupportedException or KeyNotFoundException or ArgumentException)
-        {
-            throw new NotSupportedException($"tensor '{name}': type {GgmlTypes.NameOf((uint)t.Type)} is not supported ({e.Message})", e);
-        }
-    }
-
+    /// <summary>
+    /// Rows <paramref name="first"/>.. of tensor <paramref name="name"/>, which must be [<paramref name="cols"/>, <paramref name="totalRows"/>]:
+    /// the whole matrix, or a view of a fused one.
+    /// </summary>
     private static QuantMatrix Rows(GgufFile file, string name, int first, int rows, int totalRows, int cols)
     {
         var t = file.GetTensor(name);
@@ -192,7 +180,7 @@ public sealed unsafe class ModelWeights
 
         try
         {
-            return QuantMatrix.FromTensorRows(file, t, first, rows);
+            return first == 0 && rows == totalRows ? QuantMatrix.FromTensor(file, t) : QuantMatrix.FromTensorRows(file, t, first, rows);
         }
         catch (Exception e) when (e is NotSupportedException or KeyNotFoundException or ArgumentException)
         {

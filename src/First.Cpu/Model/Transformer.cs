@@ -4,9 +4,10 @@ using First.Cpu.Kernels;
 namespace First.Cpu.Model;
 
 /// <summary>
-/// The forward pass of llama, qwen2 and qwen3 (llama.cpp's src/models/llama.cpp, qwen2.cpp, qwen3.cpp), composed of
-/// kernels: per layer RMSNorm → Q, K, V (+ biases; + per-head RMSNorm) → RoPE → KV cache → attention → output projection
-/// → residual; RMSNorm → gate, up → SwiGLU → down → residual. Layers the plan skips are not touched:
+/// The forward pass of llama, qwen2, qwen3, gemma2, gemma3 and phi3 (llama.cpp's src/models/*.cpp of the same names),
+/// composed of kernels: per layer RMSNorm → Q, K, V (+ biases; + per-head RMSNorm) → RoPE (→ query scale) → KV cache →
+/// attention (window, soft-cap) → output projection (→ post norm) → residual; RMSNorm → gate, up → SwiGLU or GEGLU → down
+/// (→ post norm) → residual; final norm, output (→ soft-cap). Layers the plan skips are not touched:
 /// no weight read, no KV written.
 /// </summary>
 internal static unsafe class Transformer
@@ -76,7 +77,7 @@ internal static unsafe class Transformer
     }
 
     /// <summary>x = cap · tanh(x · (1 / cap)) where cap ≠ 0: ggml_scale, ggml_tanh (tanhf), ggml_scale as the Gemma graphs chain them.</summary>
-    private static void Softcap(float* x, long count, float cap)
+    internal static void Softcap(float* x, long count, float cap)
     {
         if (cap == 0)
         {

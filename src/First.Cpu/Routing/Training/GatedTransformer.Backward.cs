@@ -272,7 +272,7 @@ public sealed unsafe partial class GatedTransformer
     }
 
     /// <summary>
-    /// dLoss/d(input) of Gemma's norm after a block (<see cref="PostNorm"/>) into <see cref="PostGradient"/>, given dLoss/d(output)
+    /// dLoss/d(input) of Gemma's norm after a block (<see cref="NormRows"/>) into <see cref="PostGradient"/>, given dLoss/d(output)
     /// <paramref name="gy"/>; <paramref name="gy"/> itself where there is no such norm.
     /// </summary>
     private float* PostNormBackward(float* weight, float* input, float* scales, float* gy, int n)

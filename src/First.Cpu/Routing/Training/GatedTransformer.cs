@@ -295,14 +295,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         }
 
         MatMul.Multiply(Weights.Output, Work, d, n, Quantized, Logits, c.VocabularySize, _pool);
-        if (c.FinalSoftcap != 0)
-        {
-            var cap = c.FinalSoftcap;
-            for (long i = 0; i < (long)n * c.VocabularySize; i++)
-            {
-                Logits[i] = cap * MathF.Tanh(Logits[i] / cap);
-            }
-        }
+        Transformer.Softcap(Logits, (long)n * c.VocabularySize, c.FinalSoftcap);
     }
 
     /// <summary>Where a layer's gates come from.</summary>
@@ -373,23 +366,9 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         Transformer.AddBias(newKeys, lw.KeyBias, n, kvLen);
         Transformer.AddBias(newValues, lw.ValueBias, n, kvLen);
         var hd = c.HeadDimension;
-        if (lw.QueryNorm != null)
-        {
-            // qwen3: each head's query and key RMS-normalised before RoPE; the inputs and scales are kept for the backward pass.
-            new ReadOnlySpan<float>(tape.Q, n * qLen).CopyTo(new Span<float>(tape.QRaw, n * qLen));
-            new ReadOnlySpan<float>(newKeys, n * kvLen).CopyTo(new Span<float>(tape.KRaw, n * kvLen));
-            var queryNorm = new ReadOnlySpan<float>(lw.QueryNorm, hd);
-            var keyNorm = new ReadOnlySpan<float>(lw.KeyNorm, hd);
-            for (var i = 0; i < n * c.HeadCount; i++)
-            {
-                tape.QScale[i] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.QRaw + ((long)i * hd), hd), queryNorm, c.RmsEpsilon, new Span<float>(tape.Q + ((long)i * hd), hd));
-            }
-
-            for (var i = 0; i < n * c.HeadCountKv; i++)
-            {
-                tape.KScale[i] = Elementwise.RmsNorm(new ReadOnlySpan<float>(tape.KRaw + ((long)i * hd), hd), keyNorm, c.RmsEpsilon, new Span<float>(newKeys + ((long)i * hd), hd));
-            }
-        }
+        // Qwen3, Gemma 3: each head's query and key RMS-normalised before RoPE.
+        NormRows(lw.QueryNorm, tape.Q, tape.QRaw, tape.QScale, n * c.HeadCount, hd);
+        NormRows(lw.KeyNorm, newKeys, tape.KRaw, tape.KScale, n * c.HeadCountKv, hd);
 
         for (var t = 0; t < n; t++)
         {
@@ -419,7 +398,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
         }
 
         // Gemma: the attention block's output is RMS-normalised before the residual.
-        PostNorm(lw.PostAttentionNorm, projected, tape.PostAttentionInput, tape.PostAttentionScale, n);
+        NormRows(lw.PostAttentionNorm, projected, tape.PostAttentionInput, tape.PostAttentionScale, n, d);
 
         TensorPrimitives.Add(new ReadOnlySpan<float>(X, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(tape.X2, n * d));
 
@@ -443,7 +422,7 @@ public sealed unsafe partial class GatedTransformer : IDisposable
             AdapterSet.Apply(adapter.DownA, adapter.DownB, _adapters!.Rank, _adapters.Scale, Ffn, ff, delta, d, n, tape.DownLow);
         }
 
-        PostNorm(lw.PostFeedForwardNorm, delta, tape.PostFeedForwardInput, tape.PostFeedForwardScale, n);
+        NormRows(lw.PostFeedForwardNorm, delta, tape.PostFeedForwardInput, tape.PostFeedForwardScale, n, d);
 
         TensorPrimitives.Add(new ReadOnlySpan<float>(delta, n * d), new ReadOnlySpan<float>(projected, n * d), new Span<float>(delta, n * d));
         for (var t = 0; t < n; t++)
@@ -493,22 +472,23 @@ public sealed unsafe partial class GatedTransformer : IDisposable
     }
 
     /// <summary>
-    /// Gemma's norm after a block (none where <paramref name="weight"/> is null): <paramref name="rows"/> become RMSNorm(rows) ⊙ weight,
-    /// their previous values going to <paramref name="input"/> and each row's 1 / rms to <paramref name="scales"/> for the backward pass.
+    /// A norm an architecture may have (none where <paramref name="weight"/> is null): <paramref name="count"/> rows of
+    /// <paramref name="width"/> become RMSNorm(row) ⊙ weight, their previous values going to <paramref name="input"/> and each
+    /// row's 1 / rms to <paramref name="scales"/> for the backward pass. Gemma's norms after a block, and the per-head query
+    /// and key norms of Qwen3 and Gemma 3.
     /// </summary>
-    private void PostNorm(float* weight, float* rows, float* input, float* scales, int n)
+    private void NormRows(float* weight, float* rows, float* input, float* scales, int count, int width)
     {
         if (weight == null)
         {
             return;
         }
 
-        var d = Config.EmbeddingLength;
-        new ReadOnlySpan<float>(rows, n * d).CopyTo(new Span<float>(input, n * d));
-        var w = new ReadOnlySpan<float>(weight, d);
-        for (var t = 0; t < n; t++)
+        new ReadOnlySpan<float>(rows, count * width).CopyTo(new Span<float>(input, count * width));
+        var w = new ReadOnlySpan<float>(weight, width);
+        for (var i = 0; i < count; i++)
         {
-            scales[t] = Elementwise.RmsNorm(new ReadOnlySpan<float>(input + ((long)t * d), d), w, Config.RmsEpsilon, new Span<float>(rows + ((long)t * d), d));
+            scales[i] = Elementwise.RmsNorm(new ReadOnlySpan<float>(input + ((long)i * width), width), w, Config.RmsEpsilon, new Span<float>(rows + ((long)i * width), width));
         }
     }
 
